@@ -1,0 +1,3 @@
+//! Authorization of VPN sessions: the decision input and, as it grows, the decision itself.
+
+pub mod request;

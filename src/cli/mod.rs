@@ -1,0 +1,113 @@
+//! Command-line entry points, one module per subcommand. `main.rs` only dispatches here.
+
+mod check_config;
+mod hook;
+mod run;
+mod status;
+mod version;
+
+use argh::FromArgs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The name under which the binary acts as ocserv's connect/disconnect script by itself.
+pub const HOOK_NAME: &str = "ocserv-agent-hook";
+
+#[derive(FromArgs)]
+/// ocserv-agent: authorizes, manages and reports ocserv VPN sessions on a router.
+struct Cli {
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Run(RunArgs),
+    Hook(HookArgs),
+    CheckConfig(CheckConfigArgs),
+    Status(StatusArgs),
+    Version(VersionArgs),
+}
+
+fn default_config() -> PathBuf {
+    PathBuf::from(crate::config::DEFAULT_PATH)
+}
+
+#[derive(FromArgs)]
+/// Run the daemon in the foreground (procd supervises it).
+#[argh(subcommand, name = "run")]
+pub struct RunArgs {
+    /// configuration file (default /etc/config/ocserv-agent)
+    #[argh(option, short = 'c', default = "default_config()")]
+    pub config: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Act as ocserv's connect / disconnect / host-update script (reads ocserv's environment).
+#[argh(subcommand, name = "hook")]
+pub struct HookArgs {
+    /// configuration file (default /etc/config/ocserv-agent)
+    #[argh(option, short = 'c', default = "default_config()")]
+    pub config: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Validate the configuration and print it, defaults filled in, as `uci show` would.
+#[argh(subcommand, name = "check-config")]
+pub struct CheckConfigArgs {
+    /// configuration file (default /etc/config/ocserv-agent)
+    #[argh(option, short = 'c', default = "default_config()")]
+    pub config: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Ask the running daemon for its state.
+#[argh(subcommand, name = "status")]
+pub struct StatusArgs {
+    /// configuration file, for the socket path (default /etc/config/ocserv-agent)
+    #[argh(option, short = 'c', default = "default_config()")]
+    pub config: PathBuf,
+    /// print JSON instead of text
+    #[argh(switch)]
+    pub json: bool,
+}
+
+#[derive(FromArgs)]
+/// Print the version, target and enabled features.
+#[argh(subcommand, name = "version")]
+pub struct VersionArgs {}
+
+/// Parses the command line (or recognises hook mode by the program name) and runs it.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let invoked_as = args
+        .first()
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    if invoked_as == HOOK_NAME {
+        let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+        return match HookArgs::from_args(&[HOOK_NAME], &rest) {
+            Ok(hook_args) => hook::run(hook_args),
+            Err(early) => {
+                // Help or a usage error: never admit a session because of it.
+                eprintln!("{}", early.output);
+                ExitCode::from(if early.status.is_ok() { 0 } else { 1 })
+            }
+        };
+    }
+    let cli: Cli = argh::from_env();
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Hook(a) => hook::run(a),
+        Command::CheckConfig(a) => check_config::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Version(_) => version::run(),
+    }
+}

@@ -1,0 +1,112 @@
+//! The agent's configuration: a UCI file (`/etc/config/ocserv-agent`) read into typed settings.
+//!
+//! [`load`] is the one entry point: it reads, parses and validates, and on failure returns every
+//! problem as `PATH:LINE: message`, the form editors and `check-config` users jump to.
+
+mod from_uci;
+pub mod reader;
+pub mod schema;
+pub mod show;
+pub mod uci;
+pub mod units;
+
+pub use schema::*;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The path `run`, `hook`, `status` and `check-config` use without `-c`.
+pub const DEFAULT_PATH: &str = "/etc/config/ocserv-agent";
+
+/// Config files are a few kilobytes; anything much larger is not a config file.
+const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// Why a configuration could not be loaded: every problem, in line order.
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub problems: Vec<reader::Problem>,
+}
+
+impl fmt::Display for LoadError {
+    /// One `PATH:LINE: message` line per problem (`PATH: message` for whole-file problems).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if p.line == 0 {
+                write!(f, "{}: {}", self.path.display(), p.message)?;
+            } else {
+                write!(f, "{}:{}: {}", self.path.display(), p.line, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads and validates the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let whole_file = |message: String| LoadError {
+        path: path.to_path_buf(),
+        problems: vec![reader::Problem { line: 0, message }],
+    };
+    let bytes = read_bounded(path).map_err(whole_file)?;
+    parse(&bytes).map_err(|problems| LoadError {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// Reads only what the hook and `status` need (see [`ClientSettings`]), tolerating problems
+/// outside the `agent` section and syntax errors elsewhere in the file.
+pub fn client_settings(path: &Path) -> Result<ClientSettings, LoadError> {
+    let error = |problems| LoadError {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let bytes =
+        read_bounded(path).map_err(|message| error(vec![reader::Problem { line: 0, message }]))?;
+    let (package, _) = uci::parse(&bytes);
+    from_uci::client_settings(&package).map_err(error)
+}
+
+/// Validates configuration text; the problems carry line numbers.
+pub fn parse(bytes: &[u8]) -> Result<Config, Vec<reader::Problem>> {
+    let (package, syntax) = uci::parse(bytes);
+    let typed = from_uci::from_package(&package);
+    let mut problems: Vec<reader::Problem> = syntax
+        .into_iter()
+        .map(|e| reader::Problem {
+            line: e.line,
+            message: e.message,
+        })
+        .collect();
+    match typed {
+        Ok(config) if problems.is_empty() => return Ok(config),
+        Ok(_) => {}
+        Err(more) => problems.extend(more),
+    }
+    problems.sort_by_key(|p| p.line);
+    Err(problems)
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(format!("file is larger than {MAX_FILE_SIZE} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// The effective configuration in `uci show` form, defaults filled in.
+pub fn show(config: &Config) -> String {
+    show::show(PACKAGE, &config.to_package())
+}

@@ -1,0 +1,225 @@
+//! The long-running daemon: start-up, signals, configuration reload and shutdown.
+//!
+//! - SIGHUP re-reads the configuration file. A file with problems is logged (file:line) and the
+//!   configuration already in force stays, so a typo never takes the VPN's authorization down.
+//! - SIGTERM and SIGINT stop accepting, let open requests finish for a moment, remove the socket
+//!   and exit 0; procd then sees a clean stop.
+//!
+//! Everything runs on one thread (an `async-executor` LocalExecutor): on a router the work is
+//! small and a second core is better left to ocserv.
+
+use crate::config::{self, keyword_str, Config, LoadError};
+use crate::ipc::messages::{Reply, Request, StatusReply};
+use crate::ipc::server::{BindError, Limits, Service, SocketServer};
+use crate::logger;
+use async_executor::LocalExecutor;
+use async_io::Timer;
+use async_signal::{Signal, Signals};
+use futures_lite::{future, StreamExt};
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How long a stopping daemon waits for requests in progress.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Config(LoadError),
+    Signals(std::io::Error),
+    Socket(BindError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            StartError::Socket(e) => write!(f, "cannot listen: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The daemon's shared state, and the service behind its socket.
+pub struct Daemon {
+    config_path: PathBuf,
+    config: RefCell<Rc<Config>>,
+    started: Instant,
+    loaded: Cell<Instant>,
+    reloads: Cell<u32>,
+    reload_failures: Cell<u32>,
+    last_reload_error: RefCell<Option<String>>,
+    own_uid: u32,
+}
+
+impl Daemon {
+    fn new(config_path: PathBuf, config: Config) -> Daemon {
+        let now = Instant::now();
+        Daemon {
+            config_path,
+            config: RefCell::new(Rc::new(config)),
+            started: now,
+            loaded: Cell::new(now),
+            reloads: Cell::new(0),
+            reload_failures: Cell::new(0),
+            last_reload_error: RefCell::new(None),
+            own_uid: rustix::process::geteuid().as_raw(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Re-reads the file; keeps the current configuration if the new one has problems.
+    fn reload(&self) {
+        match config::load(&self.config_path) {
+            Ok(new) => {
+                let old = self.config();
+                if new.agent.socket != old.agent.socket
+                    || new.agent.socket_mode != old.agent.socket_mode
+                {
+                    log::warn!(
+                        "agent.socket and agent.socket_mode changes take effect after a restart"
+                    );
+                }
+                logger::configure(new.agent.log_target, new.agent.log_level);
+                *self.config.borrow_mut() = Rc::new(new);
+                self.loaded.set(Instant::now());
+                self.reloads.set(self.reloads.get().saturating_add(1));
+                *self.last_reload_error.borrow_mut() = None;
+                log::info!("configuration reloaded from {}", self.config_path.display());
+            }
+            Err(e) => {
+                self.reload_failures
+                    .set(self.reload_failures.get().saturating_add(1));
+                log::error!("reload refused; the previous configuration stays in force:");
+                for line in e.to_string().lines() {
+                    log::error!("{line}");
+                }
+                *self.last_reload_error.borrow_mut() = Some(e.to_string());
+            }
+        }
+    }
+
+    fn status(&self) -> StatusReply {
+        let config = self.config();
+        StatusReply {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            config_path: self.config_path.display().to_string(),
+            config_age_secs: self.loaded.get().elapsed().as_secs(),
+            reloads: self.reloads.get(),
+            reload_failures: self.reload_failures.get(),
+            last_reload_error: self.last_reload_error.borrow().clone(),
+            agent_id: config.agent.id.clone(),
+            log_level: keyword_str(config.agent.log_level).to_string(),
+            portal_enabled: config.portal.enabled,
+            fail_mode: keyword_str(config.resilience.fail_mode).to_string(),
+            policy_default: keyword_str(config.policy.default).to_string(),
+            policy_rules: config.policy.rules.len() as u32,
+        }
+    }
+}
+
+impl Service for Daemon {
+    /// The configured uids, and the daemon's own (such a peer could read our memory anyway).
+    fn peer_allowed(&self, uid: u32) -> bool {
+        uid == self.own_uid || self.config.borrow().agent.allowed_uid.contains(&uid)
+    }
+
+    async fn handle(&self, request: Request) -> Reply {
+        match request {
+            Request::Status => Reply::Status(self.status()),
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(config_path: &Path) -> Result<(), StartError> {
+    let config = config::load(config_path).map_err(StartError::Config)?;
+    logger::init(config.agent.log_target, config.agent.log_level);
+    // Handlers first: once the socket exists, a SIGHUP must reload, not kill.
+    let mut signals =
+        Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(StartError::Signals)?;
+    let server = SocketServer::bind(&config.agent.socket, config.agent.socket_mode)
+        .map_err(StartError::Socket)?;
+    log::info!(
+        "ocserv-agent {} started (pid {}), config {}, socket {}, {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        config_path.display(),
+        server.path().display(),
+        describe_decisions(&config),
+    );
+    let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config));
+    let executor = LocalExecutor::new();
+    let active = Rc::new(Cell::new(0u32));
+
+    let stopped_by = async_io::block_on(executor.run(async {
+        let serving = async {
+            server
+                .serve(&executor, daemon.clone(), Limits::default(), active.clone())
+                .await;
+            None
+        };
+        let control = async {
+            while let Some(signal) = signals.next().await {
+                match signal {
+                    Ok(Signal::Hup) => daemon.reload(),
+                    Ok(other) => return Some(other),
+                    Err(e) => log::warn!("signal stream: {e}"),
+                }
+            }
+            None
+        };
+        let stopped_by = future::or(serving, control).await;
+        drain(&active).await;
+        stopped_by
+    }));
+    log::info!(
+        "stopping ({})",
+        match stopped_by {
+            Some(Signal::Int) => "SIGINT",
+            _ => "SIGTERM",
+        }
+    );
+    drop(server);
+    Ok(())
+}
+
+/// Waits until no request is in progress, or [`DRAIN_TIME`] has passed.
+async fn drain(active: &Cell<u32>) {
+    let give_up = Instant::now() + DRAIN_TIME;
+    while active.get() > 0 && Instant::now() < give_up {
+        Timer::after(Duration::from_millis(10)).await;
+    }
+    if active.get() > 0 {
+        log::warn!("{} request(s) still open at shutdown", active.get());
+    }
+}
+
+/// One phrase for the start-up log: who decides.
+fn describe_decisions(config: &Config) -> String {
+    let local = format!(
+        "local policy (default {}, {} rule(s))",
+        keyword_str(config.policy.default),
+        config.policy.rules.len()
+    );
+    if config.portal.enabled {
+        format!(
+            "portal {} (fail mode {}) after {local}",
+            config.portal.address.as_deref().unwrap_or("?"),
+            keyword_str(config.resilience.fail_mode)
+        )
+    } else {
+        local
+    }
+}

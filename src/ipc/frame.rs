@@ -1,0 +1,414 @@
+//! Framing on the daemon's Unix socket: an 8-byte header, then a JSON payload.
+//!
+//! ```text
+//! 'O' 'A' | version u8 | kind u8 | payload length u32 big-endian | payload (UTF-8 JSON)
+//! ```
+//! Both ends are the same binary, but after a firmware upgrade a new hook may meet an old daemon
+//! for a moment: the version byte lets either side refuse cleanly instead of misreading.
+//! Payloads are bounded ([`MAX_PAYLOAD`]) and decoded with a nesting limit, so a hostile local
+//! peer can make a request fail but never make the daemon allocate without bound or crash.
+
+use nanoserde::DeJson;
+use std::fmt;
+use std::io;
+
+/// Marks our frames, so a stray client gets a clear error rather than a confusing one.
+pub const MAGIC: [u8; 2] = *b"OA";
+
+/// Protocol version; bump on any incompatible change of kinds or payloads.
+pub const VERSION: u8 = 1;
+
+/// Bytes before the payload.
+pub const HEADER_LEN: usize = 8;
+
+/// Largest payload either side accepts.
+pub const MAX_PAYLOAD: u32 = 16 * 1024;
+
+/// JSON nesting allowed in a payload (the top level is depth 0); ours never goes deeper than 3.
+const MAX_DEPTH: usize = 8;
+
+/// What a frame carries. Requests are below 128, replies from 128 up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    StatusRequest = 1,
+    StatusReply = 129,
+    ErrorReply = 255,
+}
+
+impl Kind {
+    fn from_byte(b: u8) -> Option<Kind> {
+        match b {
+            1 => Some(Kind::StatusRequest),
+            129 => Some(Kind::StatusReply),
+            255 => Some(Kind::ErrorReply),
+            _ => None,
+        }
+    }
+}
+
+/// Everything that can go wrong reading or writing a frame.
+#[derive(Debug)]
+pub enum FrameError {
+    Io(io::Error),
+    /// The peer closed the connection before a whole frame arrived.
+    Closed,
+    TimedOut,
+    BadMagic,
+    UnsupportedVersion(u8),
+    UnknownKind(u8),
+    TooLarge(u32),
+    /// The payload is not what the kind promises.
+    BadPayload(String),
+    /// The peer's uid is not allowed.
+    PeerNotAllowed(u32),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "{e}"),
+            FrameError::Closed => write!(f, "connection closed before a complete message"),
+            FrameError::TimedOut => write!(f, "timed out"),
+            FrameError::BadMagic => write!(f, "not an ocserv-agent message"),
+            FrameError::UnsupportedVersion(v) => write!(
+                f,
+                "protocol version {v} is not supported (this binary speaks {VERSION}; restart the daemon after an upgrade)"
+            ),
+            FrameError::UnknownKind(k) => write!(f, "unknown message kind {k}"),
+            FrameError::TooLarge(n) => {
+                write!(f, "message of {n} bytes exceeds the {MAX_PAYLOAD}-byte limit")
+            }
+            FrameError::BadPayload(why) => write!(f, "malformed message: {why}"),
+            FrameError::PeerNotAllowed(uid) => {
+                write!(f, "uid {uid} is not allowed (agent.allowed_uid)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::UnexpectedEof => FrameError::Closed,
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FrameError::TimedOut,
+            _ => FrameError::Io(e),
+        }
+    }
+}
+
+/// Builds a complete frame.
+pub fn encode(kind: Kind, payload: &str) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+    frame.extend_from_slice(&MAGIC);
+    frame.push(VERSION);
+    frame.push(kind as u8);
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload.as_bytes());
+    frame
+}
+
+/// Checks a header; returns the kind and the payload length to read next.
+pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<(Kind, u32), FrameError> {
+    if header[..2] != MAGIC {
+        return Err(FrameError::BadMagic);
+    }
+    if header[2] != VERSION {
+        return Err(FrameError::UnsupportedVersion(header[2]));
+    }
+    let kind = Kind::from_byte(header[3]).ok_or(FrameError::UnknownKind(header[3]))?;
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if len > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge(len));
+    }
+    Ok((kind, len))
+}
+
+/// Decodes a JSON payload after checking that it is strictly valid JSON of bounded depth.
+///
+/// The check is not optional: nanoserde's decoder panics (`unimplemented!`) on some malformed
+/// input when skipping an unknown field, and under `panic = "abort"` that would end the daemon.
+/// Given syntactically valid JSON it only returns errors.
+pub fn decode_json<T: DeJson>(payload: &[u8]) -> Result<T, FrameError> {
+    let text =
+        std::str::from_utf8(payload).map_err(|_| FrameError::BadPayload("not UTF-8".into()))?;
+    JsonCheck {
+        bytes: text.as_bytes(),
+        pos: 0,
+    }
+    .document()
+    .map_err(|why| FrameError::BadPayload(why.into()))?;
+    T::deserialize_json(text).map_err(|e| FrameError::BadPayload(e.to_string()))
+}
+
+/// A strict JSON syntax check (RFC 8259) with a nesting limit; it builds nothing.
+struct JsonCheck<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl JsonCheck<'_> {
+    fn document(&mut self) -> Result<(), &'static str> {
+        self.value(0)?;
+        self.space();
+        if self.pos == self.bytes.len() {
+            Ok(())
+        } else {
+            Err("trailing data after JSON value")
+        }
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let found = self.peek() == Some(b);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), &'static str> {
+        if depth > MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        self.space();
+        match self.peek() {
+            Some(b'{') => self.container(depth, b'}', true),
+            Some(b'[') => self.container(depth, b']', false),
+            Some(b'"') => self.string(),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.word(b"true"),
+            Some(b'f') => self.word(b"false"),
+            Some(b'n') => self.word(b"null"),
+            _ => Err("expected a JSON value"),
+        }
+    }
+
+    fn container(&mut self, depth: usize, close: u8, object: bool) -> Result<(), &'static str> {
+        self.pos += 1;
+        self.space();
+        if self.eat(close) {
+            return Ok(());
+        }
+        loop {
+            if object {
+                self.space();
+                if self.peek() != Some(b'"') {
+                    return Err("expected a string key");
+                }
+                self.string()?;
+                self.space();
+                if !self.eat(b':') {
+                    return Err("expected ':'");
+                }
+            }
+            self.value(depth + 1)?;
+            self.space();
+            if self.eat(close) {
+                return Ok(());
+            }
+            if !self.eat(b',') {
+                return Err("expected ',' or a closing bracket");
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<(), &'static str> {
+        self.pos += 1;
+        loop {
+            match self.peek() {
+                None => return Err("unterminated string"),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 1
+                        }
+                        Some(b'u') => {
+                            let hex = self.bytes.get(self.pos + 1..self.pos + 5);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return Err("bad \\u escape");
+                            }
+                            self.pos += 5;
+                        }
+                        _ => return Err("bad escape"),
+                    }
+                }
+                Some(0..=0x1f) => return Err("control character in string"),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<(), &'static str> {
+        self.eat(b'-');
+        let digits = |c: &mut Self| {
+            let start = c.pos;
+            while c.peek().is_some_and(|b| b.is_ascii_digit()) {
+                c.pos += 1;
+            }
+            c.pos - start
+        };
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err("bad number"),
+        }
+        if self.eat(b'.') && digits(self) == 0 {
+            return Err("bad number");
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if digits(self) == 0 {
+                return Err("bad number");
+            }
+        }
+        Ok(())
+    }
+
+    fn word(&mut self, word: &[u8]) -> Result<(), &'static str> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err("expected a JSON value")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::messages::StatusReply;
+
+    #[test]
+    fn header_round_trip_is_big_endian() {
+        let frame = encode(Kind::StatusReply, "{}");
+        assert_eq!(
+            &frame[..HEADER_LEN],
+            &[b'O', b'A', VERSION, 129, 0, 0, 0, 2]
+        );
+        let header: [u8; HEADER_LEN] = frame[..HEADER_LEN].try_into().unwrap();
+        assert_eq!(decode_header(&header).unwrap(), (Kind::StatusReply, 2));
+    }
+
+    #[test]
+    fn bad_headers_are_named() {
+        let h = |bytes: [u8; 8]| decode_header(&bytes).unwrap_err().to_string();
+        assert!(h(*b"GET / HT").contains("not an ocserv-agent message"));
+        assert!(h([b'O', b'A', 9, 1, 0, 0, 0, 0]).contains("version 9"));
+        assert!(h([b'O', b'A', VERSION, 77, 0, 0, 0, 0]).contains("kind 77"));
+        assert!(h([b'O', b'A', VERSION, 1, 0xff, 0xff, 0xff, 0xff]).contains("limit"));
+    }
+
+    fn check(text: &str) -> Result<(), &'static str> {
+        JsonCheck {
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+        .document()
+    }
+
+    #[test]
+    fn json_check_accepts_valid_json() {
+        for good in [
+            "{}",
+            "[]",
+            " {\"a\" : [1, -2.5e+3, 0, true, false, null, \"x\\\"\\u00e9\"], \"b\":{}} ",
+            "\"s\"",
+            "0.5",
+            "-0",
+            "1E9",
+        ] {
+            assert_eq!(check(good), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn json_check_refuses_invalid_json() {
+        for bad in [
+            "",
+            "{",
+            "}",
+            "[1,]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{a:1}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"a\nb\"",
+            "{} {}",
+            "[1 2]",
+            "{\"a\":1,}",
+            "{:1}",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        assert_eq!(
+            check(&format!("{}{}", "[".repeat(9), "]".repeat(9))),
+            Ok(())
+        );
+        assert!(check(&format!("{}{}", "[".repeat(10), "]".repeat(10))).is_err());
+        let deep = "[".repeat(10_000);
+        assert!(matches!(
+            decode_json::<StatusReply>(deep.as_bytes()),
+            Err(FrameError::BadPayload(_))
+        ));
+    }
+
+    /// Random and mutated payloads must only ever produce errors, never panics.
+    #[test]
+    fn random_payloads_never_panic() {
+        let valid = StatusReply::default_for_test().to_json();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let mut bytes: Vec<u8> = if round % 2 == 0 {
+                (0..next() % 200).map(|_| next() as u8).collect()
+            } else {
+                valid.as_bytes().to_vec()
+            };
+            for _ in 0..(next() % 6) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let i = (next() % bytes.len() as u64) as usize;
+                const ALPHABET: &[u8] = b"{}[]\",:0123456789-eE.\\ntrufalsn \xff";
+                bytes[i] = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
+            }
+            let _ = decode_json::<StatusReply>(&bytes);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! ocserv-agent: the daemon beside ocserv on a router, and the tools around it.
+//!
+//! Where things are, in the order a connect request meets them:
+//! - [`cli`]: command-line entry points (`run`, `hook`, `check-config`, `status`, `version`);
+//! - [`config`]: the UCI configuration file, parsed, typed and validated;
+//! - [`authz`]: the decision input read from ocserv's script environment;
+//! - [`ipc`]: the local socket between the hook and the daemon;
+//! - [`daemon`]: start-up, signals, reload and shutdown;
+//! - [`logger`]: stderr or syslog output for the `log` facade.
+
+pub mod authz;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod ipc;
+pub mod logger;
