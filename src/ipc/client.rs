@@ -23,7 +23,22 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Reply
             .ok_or(FrameError::TimedOut)
     };
     stream.set_write_timeout(Some(left(deadline)?))?;
-    stream.write_all(&request.encode())?;
+    // The daemon may refuse (say, a uid it does not allow) and close without reading the request;
+    // then the write fails but its explanation is already waiting to be read.
+    let sent = stream.write_all(&request.encode());
+    let reply = read_reply(&mut stream, deadline, left);
+    match (sent, reply) {
+        (_, Ok(reply)) => Ok(reply),
+        (Err(e), Err(_)) => Err(e.into()),
+        (Ok(()), Err(e)) => Err(e),
+    }
+}
+
+fn read_reply(
+    stream: &mut UnixStream,
+    deadline: Instant,
+    left: impl Fn(Instant) -> Result<Duration, FrameError>,
+) -> Result<Reply, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     stream.set_read_timeout(Some(left(deadline)?))?;
     stream.read_exact(&mut header)?;
