@@ -246,7 +246,7 @@ fn peers_outside_allowed_uid_are_refused() {
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let d = Daemon::start(&config);
     let as_nobody = || {
-        std::process::Command::new(common::bin())
+        common::command(&common::bin())
             .args(["status", "-c", config.to_str().unwrap()])
             .uid(65534)
             .gid(0)

@@ -13,6 +13,22 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ocserv-agent"))
 }
 
+/// A command that runs `program` (the binary under test, or a link to it). When the tests run
+/// under an emulator (cross/build.sh sets `OCSERV_AGENT_TEST_RUNNER`, e.g.
+/// `qemu-mips-static -cpu 24Kc`), the binary is started through it: this machine has no
+/// binfmt_misc to do that transparently.
+pub fn command(program: &Path) -> Command {
+    match std::env::var("OCSERV_AGENT_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = Command::new(words.next().unwrap());
+            cmd.args(words).arg(program);
+            cmd
+        }
+        _ => Command::new(program),
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -51,7 +67,7 @@ pub fn config_text(dir: &TempDir, extra_agent: &str) -> String {
 
 /// Runs the binary to completion with `args`; returns status, stdout, stderr.
 pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
+    let out = command(&bin()).args(args).output().unwrap();
     (
         out.status,
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -91,7 +107,7 @@ impl Daemon {
 
     /// Starts the daemon without waiting for it.
     pub fn spawn(config: &Path) -> Daemon {
-        let mut child = Command::new(bin())
+        let mut child = command(&bin())
             .args(["run", "-c", config.to_str().unwrap()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
