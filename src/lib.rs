@@ -14,3 +14,4 @@ pub mod config;
 pub mod daemon;
 pub mod ipc;
 pub mod logger;
+pub mod resilience;

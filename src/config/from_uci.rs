@@ -208,6 +208,16 @@ fn read_resilience(mut r: SectionReader) -> Resilience {
         ),
         breaker_interval: r.or("breaker_interval", d.breaker_interval, any),
         breaker_timeout: r.or("breaker_timeout", d.breaker_timeout, positive),
+        breaker_max_timeout: r.or("breaker_max_timeout", d.breaker_max_timeout, positive),
+        breaker_failure_rate: r.or("breaker_failure_rate", d.breaker_failure_rate, |s| {
+            number_in(s, 0, 100)
+        }),
+        breaker_rate_window: r.or("breaker_rate_window", d.breaker_rate_window, |s| {
+            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
+        }),
+        breaker_rate_min_calls: r.or("breaker_rate_min_calls", d.breaker_rate_min_calls, |s| {
+            number_in(s, 1, 100_000)
+        }),
         breaker_max_requests: r.or("breaker_max_requests", d.breaker_max_requests, |s| {
             number_in(s, 1, 1000)
         }),
@@ -349,6 +359,13 @@ fn cross_checks(pkg: &Package, c: &mut Config, problems: &mut Vec<Problem>) {
     }
 
     let r = &c.resilience;
+    if r.breaker_max_timeout < r.breaker_timeout {
+        at(
+            "resilience",
+            "breaker_max_timeout",
+            "breaker_max_timeout must not be shorter than breaker_timeout".into(),
+        );
+    }
     if r.fail_mode == FailMode::Open
         && r.environment == Environment::Production
         && !r.allow_fail_open_in_production

@@ -107,8 +107,15 @@ pub struct Resilience {
     pub breaker_failure_threshold: u32,
     /// Period after which closed-state counters reset; zero means never.
     pub breaker_interval: Duration,
-    /// How long the breaker stays open before a probe.
+    /// How long the breaker stays open before a probe (after the first trip).
     pub breaker_timeout: Duration,
+    /// Longest open time after repeated trips (the open time doubles per trip up to this).
+    pub breaker_max_timeout: Duration,
+    /// Also trip when this percentage of calls failed within `breaker_rate_window`; 0 is off.
+    pub breaker_failure_rate: u32,
+    pub breaker_rate_window: Duration,
+    /// Calls within the window before the failure rate counts.
+    pub breaker_rate_min_calls: u32,
     /// Probes allowed while half-open.
     pub breaker_max_requests: u32,
     pub cache_ttl: Duration,
@@ -310,6 +317,10 @@ impl Default for Resilience {
             breaker_failure_threshold: 5,
             breaker_interval: Duration::from_secs(60),
             breaker_timeout: Duration::from_secs(30),
+            breaker_max_timeout: Duration::from_secs(300),
+            breaker_failure_rate: 0,
+            breaker_rate_window: Duration::from_secs(60),
+            breaker_rate_min_calls: 20,
             breaker_max_requests: 1,
             cache_ttl: Duration::from_secs(300),
             cache_deny_ttl: Duration::from_secs(30),
@@ -466,6 +477,19 @@ impl Config {
             )
             .set("breaker_interval", format_duration(r.breaker_interval))
             .set("breaker_timeout", format_duration(r.breaker_timeout))
+            .set(
+                "breaker_max_timeout",
+                format_duration(r.breaker_max_timeout),
+            )
+            .set("breaker_failure_rate", r.breaker_failure_rate.to_string())
+            .set(
+                "breaker_rate_window",
+                format_duration(r.breaker_rate_window),
+            )
+            .set(
+                "breaker_rate_min_calls",
+                r.breaker_rate_min_calls.to_string(),
+            )
             .set("breaker_max_requests", r.breaker_max_requests.to_string())
             .set("cache_ttl", format_duration(r.cache_ttl))
             .set("cache_deny_ttl", format_duration(r.cache_deny_ttl))

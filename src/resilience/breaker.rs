@@ -1,0 +1,604 @@
+//! A compact circuit breaker in front of the portal.
+//!
+//! States and rules follow sony/gobreaker:
+//! - **Closed**: calls pass. `failure_threshold` consecutive failures (or, if configured, a
+//!   failure rate over a time window) open the breaker. With a non-zero `interval`, the counts
+//!   start afresh every `interval`.
+//! - **Open**: calls are rejected at once. After the open duration the next call finds the
+//!   breaker **half-open**.
+//! - **HalfOpen**: at most `max_requests` calls are in flight (more are rejected as "too many
+//!   requests"); `max_requests` consecutive successes close the breaker, any failure re-opens it.
+//!
+//! Every state change starts a new *generation*; a result that arrives for an older generation
+//! (a slow call that started before the breaker opened, say) is ignored.
+//!
+//! Beyond gobreaker: calls take a [`Permit`] and report its [`Outcome`] later (a permit dropped
+//! unreported counts as neither, and frees its half-open slot); repeated trips back off the open
+//! duration exponentially, with jitter, up to `max_timeout`, reset when the breaker closes; an
+//! operator can force the breaker open or closed; a callback sees every transition.
+//!
+//! Counters are `u32` (MIPS has no 64-bit atomics, and nothing here needs them): lifetime totals
+//! wrap, as monitoring counters may.
+
+use super::clock::Clock;
+use std::cell::RefCell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// How the breaker decides; see the module docs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub failure_threshold: u32,
+    /// Closed-state counter reset period; zero never resets.
+    pub interval: Duration,
+    /// Open duration after the first trip.
+    pub timeout: Duration,
+    /// Longest open duration after repeated trips.
+    pub max_timeout: Duration,
+    /// Calls allowed in flight while half-open, and successes needed to close.
+    pub max_requests: u32,
+    /// An additional trip on the failure rate, if set.
+    pub rate: Option<RateTrip>,
+}
+
+/// Trip when, within `window`, at least `min_calls` calls ended and `failure_percent` of them
+/// failed. Catches a portal that fails every other call, which never makes a long streak.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateTrip {
+    pub window: Duration,
+    pub min_calls: u32,
+    pub failure_percent: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            failure_threshold: 5,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(300),
+            max_requests: 1,
+            rate: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+        }
+    }
+}
+
+/// An operator's override of the breaker's own judgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    None,
+    /// Reject every call until released (e.g. portal maintenance).
+    ForceOpen,
+    /// Let every call through and never trip (e.g. a known-flaky link).
+    ForceClosed,
+}
+
+/// How a call ended, as far as the breaker is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The portal answered (an allow and a deny are both successes).
+    Success,
+    /// The portal failed (unavailable, deadline, malformed reply, TLS error, …).
+    Failure,
+    /// Says nothing about the portal (cancelled locally, say).
+    Ignored,
+}
+
+/// Why a call was not allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    Open,
+    TooManyRequests,
+    ForcedOpen,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rejected::Open => "circuit breaker is open",
+            Rejected::TooManyRequests => "circuit breaker is half-open and its probes are busy",
+            Rejected::ForcedOpen => "circuit breaker is forced open by the operator",
+        })
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// A state change, as the callback sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    /// The generation that starts with this transition.
+    pub generation: u32,
+    pub at: Instant,
+}
+
+/// A snapshot for status and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    pub state: State,
+    pub forced: Override,
+    pub generation: u32,
+    pub requests: u32,
+    pub successes: u32,
+    pub failures: u32,
+    pub ignored: u32,
+    pub rejections: u32,
+    pub consecutive_successes: u32,
+    pub consecutive_failures: u32,
+    /// Times the breaker opened.
+    pub trips: u32,
+    pub last_transition: Instant,
+    /// When an open breaker lets the next probe through.
+    pub open_until: Option<Instant>,
+}
+
+type Callback = Box<dyn FnMut(Transition)>;
+
+/// The breaker; see the module docs. Single-threaded: the daemon runs on one thread.
+pub struct Breaker<C: Clock> {
+    clock: C,
+    inner: RefCell<Inner>,
+    on_change: RefCell<Option<Callback>>,
+}
+
+struct Inner {
+    settings: Settings,
+    state: State,
+    forced: Override,
+    generation: u32,
+    consecutive_successes: u32,
+    consecutive_failures: u32,
+    /// Half-open calls not yet reported.
+    in_flight: u32,
+    /// Closed: end of the counting interval. Open: end of the open duration.
+    expiry: Option<Instant>,
+    /// Trips since the breaker last closed, for the backoff.
+    trips_in_row: u32,
+    window: RateWindow,
+    rng: u32,
+    totals: Totals,
+    last_transition: Instant,
+}
+
+#[derive(Default)]
+struct Totals {
+    requests: u32,
+    successes: u32,
+    failures: u32,
+    ignored: u32,
+    rejections: u32,
+    trips: u32,
+}
+
+/// Transitions made during one call, handed to the callback once the state is consistent.
+#[derive(Default)]
+struct Changes([Option<Transition>; 2]);
+
+impl Changes {
+    fn push(&mut self, t: Transition) {
+        if let Some(slot) = self.0.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(t);
+        }
+    }
+}
+
+impl<C: Clock> Breaker<C> {
+    pub fn new(settings: Settings, clock: C) -> Breaker<C> {
+        let now = clock.now();
+        let seed = seed_from(now);
+        let mut inner = Inner {
+            window: RateWindow::new(settings.rate.as_ref(), now),
+            settings,
+            state: State::Closed,
+            forced: Override::None,
+            generation: 0,
+            consecutive_successes: 0,
+            consecutive_failures: 0,
+            in_flight: 0,
+            expiry: None,
+            trips_in_row: 0,
+            rng: seed,
+            totals: Totals::default(),
+            last_transition: now,
+        };
+        inner.expiry = inner.closed_expiry(now);
+        Breaker {
+            clock,
+            inner: RefCell::new(inner),
+            on_change: RefCell::new(None),
+        }
+    }
+
+    /// Calls `f` on every state change. It must not replace itself from inside the call.
+    pub fn set_on_change(&self, f: impl FnMut(Transition) + 'static) {
+        *self.on_change.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Asks to make a call. The permit must be told how the call ended.
+    pub fn allow(&self) -> Result<Permit<'_, C>, Rejected> {
+        let mut changes = Changes::default();
+        let result = {
+            let mut inner = self.inner.borrow_mut();
+            let needs_time = inner.state != State::Closed || inner.expiry.is_some();
+            if needs_time {
+                let now = self.clock.now();
+                inner.refresh(now, &mut changes);
+            }
+            inner.admit()
+        };
+        self.notify(changes);
+        result.map(|(generation, half_open)| Permit {
+            breaker: self,
+            generation,
+            half_open,
+            done: false,
+        })
+    }
+
+    fn record(&self, generation: u32, half_open: bool, outcome: Outcome) {
+        let mut changes = Changes::default();
+        {
+            let mut inner = self.inner.borrow_mut();
+            // A closed-state success changes nothing time-dependent, so the hot path skips the
+            // clock; an expired counting interval is noticed by the next call all the same.
+            let cheap = outcome == Outcome::Success
+                && inner.state == State::Closed
+                && inner.settings.rate.is_none();
+            // (`now` is then unused: no transition and no rate window on this path.)
+            let now = if cheap {
+                inner.last_transition
+            } else {
+                let now = self.clock.now();
+                inner.refresh(now, &mut changes);
+                now
+            };
+            if half_open && generation == inner.generation {
+                inner.in_flight = inner.in_flight.saturating_sub(1);
+            }
+            if generation == inner.generation {
+                inner.on_outcome(outcome, now, &mut changes);
+            }
+        }
+        self.notify(changes);
+    }
+
+    fn release(&self, generation: u32, half_open: bool) {
+        let mut inner = self.inner.borrow_mut();
+        if half_open && generation == inner.generation {
+            inner.in_flight = inner.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// The current state (an open breaker whose time is up reports half-open).
+    pub fn state(&self) -> State {
+        self.stats().state
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut changes = Changes::default();
+        let stats = {
+            let mut inner = self.inner.borrow_mut();
+            inner.refresh(self.clock.now(), &mut changes);
+            Stats {
+                state: inner.state,
+                forced: inner.forced,
+                generation: inner.generation,
+                requests: inner.totals.requests,
+                successes: inner.totals.successes,
+                failures: inner.totals.failures,
+                ignored: inner.totals.ignored,
+                rejections: inner.totals.rejections,
+                consecutive_successes: inner.consecutive_successes,
+                consecutive_failures: inner.consecutive_failures,
+                trips: inner.totals.trips,
+                last_transition: inner.last_transition,
+                open_until: match inner.state {
+                    State::Open => inner.expiry,
+                    _ => None,
+                },
+            }
+        };
+        self.notify(changes);
+        stats
+    }
+
+    /// Forces the breaker open or closed, or (with `Override::None`) hands judgement back,
+    /// starting closed.
+    pub fn set_override(&self, forced: Override) {
+        let mut changes = Changes::default();
+        {
+            let mut inner = self.inner.borrow_mut();
+            let now = self.clock.now();
+            inner.forced = forced;
+            let target = match forced {
+                Override::ForceOpen => State::Open,
+                Override::ForceClosed | Override::None => State::Closed,
+            };
+            inner.set_state(target, now, &mut changes);
+            if forced == Override::ForceOpen {
+                inner.expiry = None;
+            }
+        }
+        self.notify(changes);
+    }
+
+    /// New settings (config reload); counts and state are kept.
+    pub fn update_settings(&self, settings: Settings) {
+        let mut inner = self.inner.borrow_mut();
+        let now = self.clock.now();
+        inner.window = RateWindow::new(settings.rate.as_ref(), now);
+        inner.settings = settings;
+    }
+
+    fn notify(&self, changes: Changes) {
+        if changes.0[0].is_none() {
+            return;
+        }
+        if let Some(callback) = self.on_change.borrow_mut().as_mut() {
+            for t in changes.0.into_iter().flatten() {
+                callback(t);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Moves time-driven state along: the end of an open period or a counting interval.
+    fn refresh(&mut self, now: Instant, changes: &mut Changes) {
+        match (self.state, self.expiry) {
+            (State::Closed, Some(end)) if end <= now => self.new_generation(now),
+            (State::Open, Some(end)) if end <= now => self.set_state(State::HalfOpen, now, changes),
+            _ => {}
+        }
+    }
+
+    fn admit(&mut self) -> Result<(u32, bool), Rejected> {
+        let verdict = match (self.state, self.forced) {
+            (_, Override::ForceOpen) => Err(Rejected::ForcedOpen),
+            (State::Open, _) => Err(Rejected::Open),
+            (State::HalfOpen, _) if self.in_flight >= self.settings.max_requests => {
+                Err(Rejected::TooManyRequests)
+            }
+            (State::HalfOpen, _) => {
+                self.in_flight += 1;
+                Ok((self.generation, true))
+            }
+            (State::Closed, _) => Ok((self.generation, false)),
+        };
+        match verdict {
+            Ok(_) => self.totals.requests = self.totals.requests.wrapping_add(1),
+            Err(_) => self.totals.rejections = self.totals.rejections.wrapping_add(1),
+        }
+        verdict
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome, now: Instant, changes: &mut Changes) {
+        match outcome {
+            Outcome::Ignored => self.totals.ignored = self.totals.ignored.wrapping_add(1),
+            Outcome::Success => {
+                self.totals.successes = self.totals.successes.wrapping_add(1);
+                self.consecutive_successes = self.consecutive_successes.saturating_add(1);
+                self.consecutive_failures = 0;
+                if self.settings.rate.is_some() {
+                    self.window.record(now, false);
+                }
+                if self.state == State::HalfOpen
+                    && self.consecutive_successes >= self.settings.max_requests
+                {
+                    self.set_state(State::Closed, now, changes);
+                }
+            }
+            Outcome::Failure => {
+                self.totals.failures = self.totals.failures.wrapping_add(1);
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                self.consecutive_successes = 0;
+                if self.settings.rate.is_some() {
+                    self.window.record(now, true);
+                }
+                let trip = match self.state {
+                    State::HalfOpen => true,
+                    State::Closed => {
+                        self.forced != Override::ForceClosed
+                            && (self.consecutive_failures >= self.settings.failure_threshold
+                                || self.window.tripped(self.settings.rate.as_ref()))
+                    }
+                    State::Open => false,
+                };
+                if trip {
+                    self.set_state(State::Open, now, changes);
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, to: State, now: Instant, changes: &mut Changes) {
+        let from = self.state;
+        self.state = to;
+        self.new_generation(now);
+        match to {
+            State::Open => {
+                self.totals.trips = self.totals.trips.wrapping_add(1);
+                self.trips_in_row = self.trips_in_row.saturating_add(1);
+                self.expiry = Some(now + self.open_duration());
+            }
+            State::Closed => self.trips_in_row = 0,
+            State::HalfOpen => {}
+        }
+        if from != to {
+            self.last_transition = now;
+            changes.push(Transition {
+                from,
+                to,
+                generation: self.generation,
+                at: now,
+            });
+        }
+    }
+
+    fn new_generation(&mut self, now: Instant) {
+        self.generation = self.generation.wrapping_add(1);
+        self.consecutive_successes = 0;
+        self.consecutive_failures = 0;
+        self.in_flight = 0;
+        self.window.clear(now);
+        self.expiry = match self.state {
+            State::Closed => self.closed_expiry(now),
+            State::Open | State::HalfOpen => None,
+        };
+    }
+
+    fn closed_expiry(&self, now: Instant) -> Option<Instant> {
+        (!self.settings.interval.is_zero()).then(|| now + self.settings.interval)
+    }
+
+    /// `timeout` after the first trip; then doubling, ±10% jitter, capped at `max_timeout`.
+    fn open_duration(&mut self) -> Duration {
+        let s = &self.settings;
+        let cap = s.max_timeout.max(s.timeout);
+        if self.trips_in_row <= 1 {
+            return s.timeout;
+        }
+        let doublings = (self.trips_in_row - 1).min(16);
+        let base = s.timeout.saturating_mul(1 << doublings);
+        // xorshift32: fine for spreading retries, and the same on every target.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        let permille = 900 + self.rng % 201; // 900..=1100
+        let jittered = base.saturating_mul(permille) / 1000;
+        jittered.min(cap)
+    }
+}
+
+/// A seed that differs between routers booted at different moments.
+fn seed_from(now: Instant) -> u32 {
+    let addr = &now as *const Instant as usize as u32;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (addr ^ nanos.rotate_left(7)) | 1
+}
+
+/// Outcomes per time slice, for the failure-rate trip.
+struct RateWindow {
+    slice: Duration,
+    slice_start: Instant,
+    current: usize,
+    calls: [u32; SLICES],
+    failures: [u32; SLICES],
+}
+
+const SLICES: usize = 10;
+
+impl RateWindow {
+    fn new(rate: Option<&RateTrip>, now: Instant) -> RateWindow {
+        let window = rate.map_or(Duration::from_secs(1), |r| r.window);
+        RateWindow {
+            slice: (window / SLICES as u32).max(Duration::from_millis(1)),
+            slice_start: now,
+            current: 0,
+            calls: [0; SLICES],
+            failures: [0; SLICES],
+        }
+    }
+
+    fn clear(&mut self, now: Instant) {
+        self.calls = [0; SLICES];
+        self.failures = [0; SLICES];
+        self.slice_start = now;
+    }
+
+    fn advance(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.slice_start);
+        let steps = (elapsed.as_nanos() / self.slice.as_nanos()).min(SLICES as u128) as usize;
+        for _ in 0..steps {
+            self.current = (self.current + 1) % SLICES;
+            self.calls[self.current] = 0;
+            self.failures[self.current] = 0;
+        }
+        if steps > 0 {
+            self.slice_start = if steps == SLICES {
+                now
+            } else {
+                self.slice_start + self.slice * steps as u32
+            };
+        }
+    }
+
+    fn record(&mut self, now: Instant, failed: bool) {
+        self.advance(now);
+        self.calls[self.current] = self.calls[self.current].saturating_add(1);
+        if failed {
+            self.failures[self.current] = self.failures[self.current].saturating_add(1);
+        }
+    }
+
+    fn tripped(&self, rate: Option<&RateTrip>) -> bool {
+        let Some(rate) = rate else { return false };
+        let calls: u64 = self.calls.iter().map(|&c| u64::from(c)).sum();
+        let failures: u64 = self.failures.iter().map(|&c| u64::from(c)).sum();
+        calls >= u64::from(rate.min_calls.max(1))
+            && failures * 100 >= u64::from(rate.failure_percent) * calls
+    }
+}
+
+/// Leave to make one call; report how it ended with [`Permit::success`], [`Permit::failure`] or
+/// [`Permit::ignore`]. Dropping it unreported counts as neither and frees a half-open slot.
+#[must_use = "report the call's outcome, or it counts as neither success nor failure"]
+pub struct Permit<'a, C: Clock> {
+    breaker: &'a Breaker<C>,
+    generation: u32,
+    half_open: bool,
+    done: bool,
+}
+
+impl<C: Clock> Permit<'_, C> {
+    pub fn success(self) {
+        self.record(Outcome::Success)
+    }
+
+    pub fn failure(self) {
+        self.record(Outcome::Failure)
+    }
+
+    pub fn ignore(self) {
+        self.record(Outcome::Ignored)
+    }
+
+    pub fn record(mut self, outcome: Outcome) {
+        self.done = true;
+        self.breaker
+            .record(self.generation, self.half_open, outcome);
+    }
+}
+
+impl<C: Clock> Drop for Permit<'_, C> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.release(self.generation, self.half_open);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "breaker_tests.rs"]
+mod tests;

@@ -1,0 +1,449 @@
+//! The decision cache: fixed capacity, LRU eviction, separate TTLs for allow and deny, and a
+//! bounded stale window used only when the portal fails.
+//!
+//! Layout: a slab of entries allocated once at construction, a doubly linked recency list
+//! threaded through the slab by `u32` indices, and a `hashbrown::HashTable` of slab indices keyed
+//! by the xxh3 hash of the key. `get`, `insert` and eviction are O(1); a hit touches no
+//! allocator. Full keys are compared on a hash match, so a collision can never return another
+//! user's decision.
+//!
+//! Keys ([`CacheKey`]) are the decision input as length-prefixed fields on the stack, so
+//! `alice` + `b:c` and `alice:b` + `c` differ, and the user is always the first field (which is
+//! how [`DecisionCache::invalidate_user`] finds exactly one user's entries: `bob`, never `bobby`).
+//!
+//! Freshness: an allow is fresh for `allow_ttl`, a deny for `deny_ttl`; the portal may lower
+//! either per decision (the engine reads it from the `cache_ttl_seconds` metadata key of
+//! `CheckPolicyResponse` and passes it as `ttl_cap`; `0` means "do not cache"). After that the
+//! entry is *stale* for `stale_ttl`: [`DecisionCache::get`] no longer returns it, only
+//! [`DecisionCache::get_stale`] does, which the engine calls only when the portal has failed.
+
+use hashbrown::HashTable;
+use std::fmt;
+use std::time::{Duration, Instant};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Longest encoded key; a user name and group of 256 bytes each plus an address fit.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// No slot: the end of the recency list, or of the free list.
+const NIL: u32 = u32::MAX;
+
+/// The decision input, encoded as `u32` little-endian lengths and bytes, on the stack.
+#[derive(Clone)]
+pub struct CacheKey {
+    len: u16,
+    bytes: [u8; MAX_KEY_LEN],
+}
+
+/// A key field that does not fit in [`MAX_KEY_LEN`]; such a request is not cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyTooLong;
+
+impl fmt::Display for KeyTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cache key longer than {MAX_KEY_LEN} bytes")
+    }
+}
+
+impl CacheKey {
+    /// Starts a key with the user name, the field [`DecisionCache::invalidate_user`] matches.
+    pub fn new(username: &[u8]) -> Result<CacheKey, KeyTooLong> {
+        let mut key = CacheKey {
+            len: 0,
+            bytes: [0; MAX_KEY_LEN],
+        };
+        key.push(username)?;
+        Ok(key)
+    }
+
+    /// Appends one field.
+    pub fn push(&mut self, field: &[u8]) -> Result<(), KeyTooLong> {
+        let start = usize::from(self.len);
+        let end = start + 4 + field.len();
+        if end > MAX_KEY_LEN {
+            return Err(KeyTooLong);
+        }
+        // Little-endian on purpose: the same bytes on every router, though the cache never
+        // leaves the process.
+        self.bytes[start..start + 4].copy_from_slice(&(field.len() as u32).to_le_bytes());
+        self.bytes[start + 4..end].copy_from_slice(field);
+        self.len = end as u16;
+        Ok(())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    fn hash(&self) -> u64 {
+        xxh3_64(self.as_bytes())
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CacheKey({:?})",
+            String::from_utf8_lossy(self.as_bytes())
+        )
+    }
+}
+
+/// Sizes and lifetimes; see the module docs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub capacity: u32,
+    pub allow_ttl: Duration,
+    pub deny_ttl: Duration,
+    pub stale_ttl: Duration,
+}
+
+/// Whether the cached decision admits the user; allow and deny live for different times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Allow,
+    Deny,
+}
+
+/// Counters for status and metrics. Lifetime counters wrap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hits: u32,
+    pub misses: u32,
+    pub stale_hits: u32,
+    pub inserts: u32,
+    pub evictions: u32,
+    pub expirations: u32,
+    pub size: u32,
+    pub capacity: u32,
+}
+
+impl Stats {
+    /// Fresh hits over fresh lookups, 0 when there were none.
+    pub fn hit_rate(&self) -> f64 {
+        let lookups = f64::from(self.hits) + f64::from(self.misses);
+        if lookups == 0.0 {
+            0.0
+        } else {
+            f64::from(self.hits) / lookups
+        }
+    }
+}
+
+struct Entry<V> {
+    hash: u64,
+    /// Reused across the slot's lives, so a warm cache rarely allocates even on insert.
+    key: Vec<u8>,
+    value: Option<V>,
+    fresh_until: Instant,
+    stale_until: Instant,
+    prev: u32,
+    next: u32,
+}
+
+/// The cache; see the module docs.
+pub struct DecisionCache<V> {
+    settings: Settings,
+    table: HashTable<u32>,
+    slots: Vec<Entry<V>>,
+    /// Most recently used.
+    head: u32,
+    /// Least recently used: evicted first.
+    tail: u32,
+    /// Slots emptied by invalidation or expiry, chained through `next`.
+    free: u32,
+    len: u32,
+    stats: Stats,
+}
+
+impl<V> DecisionCache<V> {
+    /// A cache for `settings.capacity` decisions (at least one); its memory is reserved now.
+    pub fn new(settings: Settings) -> DecisionCache<V> {
+        let capacity = settings.capacity.max(1);
+        DecisionCache {
+            // Twice the entries: removals leave tombstones, and hashbrown rehashes in place
+            // (instead of growing) only while the table is at most half full.
+            table: HashTable::with_capacity(capacity as usize * 2),
+            slots: Vec::with_capacity(capacity as usize),
+            settings: Settings {
+                capacity,
+                ..settings
+            },
+            head: NIL,
+            tail: NIL,
+            free: NIL,
+            len: 0,
+            stats: Stats {
+                capacity,
+                ..Stats::default()
+            },
+        }
+    }
+
+    /// A fresh decision, if there is one; marks it most recently used.
+    pub fn get(&mut self, key: &CacheKey, now: Instant) -> Option<&V> {
+        let Some(i) = self.find(key) else {
+            self.stats.misses = self.stats.misses.wrapping_add(1);
+            return None;
+        };
+        let entry = &self.slots[i as usize];
+        if entry.fresh_until > now {
+            self.stats.hits = self.stats.hits.wrapping_add(1);
+            self.touch(i);
+            return self.slots[i as usize].value.as_ref();
+        }
+        self.stats.misses = self.stats.misses.wrapping_add(1);
+        if entry.stale_until <= now {
+            self.remove_slot(i);
+            self.stats.expirations = self.stats.expirations.wrapping_add(1);
+        }
+        None
+    }
+
+    /// A decision within its stale window (or still fresh): only for when the portal failed.
+    pub fn get_stale(&mut self, key: &CacheKey, now: Instant) -> Option<&V> {
+        let i = self.find(key)?;
+        if self.slots[i as usize].stale_until <= now {
+            self.remove_slot(i);
+            self.stats.expirations = self.stats.expirations.wrapping_add(1);
+            return None;
+        }
+        self.stats.stale_hits = self.stats.stale_hits.wrapping_add(1);
+        self.touch(i);
+        self.slots[i as usize].value.as_ref()
+    }
+
+    /// Stores a decision. `ttl_cap` (from the portal) can only shorten the configured TTL; a
+    /// TTL of zero stores nothing and drops any older decision for the key.
+    pub fn insert(
+        &mut self,
+        key: &CacheKey,
+        value: V,
+        kind: Kind,
+        ttl_cap: Option<Duration>,
+        now: Instant,
+    ) {
+        let configured = match kind {
+            Kind::Allow => self.settings.allow_ttl,
+            Kind::Deny => self.settings.deny_ttl,
+        };
+        let ttl = ttl_cap.map_or(configured, |cap| cap.min(configured));
+        if ttl.is_zero() {
+            self.invalidate(key);
+            return;
+        }
+        let fresh_until = now + ttl;
+        let stale_until = fresh_until + self.settings.stale_ttl;
+        self.stats.inserts = self.stats.inserts.wrapping_add(1);
+
+        if let Some(i) = self.find(key) {
+            let entry = &mut self.slots[i as usize];
+            entry.value = Some(value);
+            entry.fresh_until = fresh_until;
+            entry.stale_until = stale_until;
+            self.touch(i);
+            return;
+        }
+        let i = self.take_slot();
+        let hash = key.hash();
+        let entry = &mut self.slots[i as usize];
+        entry.hash = hash;
+        entry.key.clear();
+        entry.key.extend_from_slice(key.as_bytes());
+        entry.value = Some(value);
+        entry.fresh_until = fresh_until;
+        entry.stale_until = stale_until;
+        let slots = &self.slots;
+        self.table
+            .insert_unique(hash, i, |&j| slots[j as usize].hash);
+        self.push_front(i);
+        self.len += 1;
+    }
+
+    /// Drops one decision; returns whether there was one.
+    pub fn invalidate(&mut self, key: &CacheKey) -> bool {
+        match self.find(key) {
+            Some(i) => {
+                self.remove_slot(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every decision of exactly this user; returns how many.
+    pub fn invalidate_user(&mut self, username: &[u8]) -> u32 {
+        let Ok(prefix) = CacheKey::new(username) else {
+            return 0;
+        };
+        let prefix = prefix.as_bytes();
+        let doomed: Vec<u32> = self
+            .live_slots()
+            .filter(|&i| self.slots[i as usize].key.starts_with(prefix))
+            .collect();
+        for &i in &doomed {
+            self.remove_slot(i);
+        }
+        doomed.len() as u32
+    }
+
+    /// Drops everything.
+    pub fn clear(&mut self) {
+        let all: Vec<u32> = self.live_slots().collect();
+        for i in all {
+            self.remove_slot(i);
+        }
+    }
+
+    /// Drops decisions past their stale window; returns how many. Run it periodically so
+    /// memory held by dead entries is returned even for keys nobody asks for again.
+    pub fn sweep(&mut self, now: Instant) -> u32 {
+        let dead: Vec<u32> = self
+            .live_slots()
+            .filter(|&i| self.slots[i as usize].stale_until <= now)
+            .collect();
+        for &i in &dead {
+            self.remove_slot(i);
+        }
+        self.stats.expirations = self.stats.expirations.wrapping_add(dead.len() as u32);
+        dead.len() as u32
+    }
+
+    /// New TTLs (config reload). A new capacity needs a new cache.
+    pub fn update_ttls(&mut self, allow_ttl: Duration, deny_ttl: Duration, stale_ttl: Duration) {
+        self.settings.allow_ttl = allow_ttl;
+        self.settings.deny_ttl = deny_ttl;
+        self.settings.stale_ttl = stale_ttl;
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            size: self.len,
+            ..self.stats
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn find(&self, key: &CacheKey) -> Option<u32> {
+        let bytes = key.as_bytes();
+        let hash = key.hash();
+        self.table
+            .find(hash, |&i| {
+                let e = &self.slots[i as usize];
+                e.hash == hash && e.key == bytes
+            })
+            .copied()
+    }
+
+    /// Slots that hold a decision, most recent first.
+    fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut i = self.head;
+        std::iter::from_fn(move || {
+            if i == NIL {
+                return None;
+            }
+            let current = i;
+            i = self.slots[i as usize].next;
+            Some(current)
+        })
+    }
+
+    /// A slot for a new entry: a free one, a never-used one, or the least recently used.
+    fn take_slot(&mut self) -> u32 {
+        if self.free != NIL {
+            let i = self.free;
+            self.free = self.slots[i as usize].next;
+            return i;
+        }
+        if self.slots.len() < self.settings.capacity as usize {
+            self.slots.push(Entry {
+                hash: 0,
+                key: Vec::new(),
+                value: None,
+                fresh_until: Instant::now(),
+                stale_until: Instant::now(),
+                prev: NIL,
+                next: NIL,
+            });
+            return (self.slots.len() - 1) as u32;
+        }
+        let victim = self.tail;
+        self.unindex(victim);
+        self.unlink(victim);
+        self.slots[victim as usize].value = None;
+        self.len -= 1;
+        self.stats.evictions = self.stats.evictions.wrapping_add(1);
+        victim
+    }
+
+    fn remove_slot(&mut self, i: u32) {
+        self.unindex(i);
+        self.unlink(i);
+        let entry = &mut self.slots[i as usize];
+        entry.value = None;
+        entry.next = self.free;
+        self.free = i;
+        self.len -= 1;
+    }
+
+    fn unindex(&mut self, i: u32) {
+        let hash = self.slots[i as usize].hash;
+        if let Ok(found) = self.table.find_entry(hash, |&j| j == i) {
+            found.remove();
+        }
+    }
+
+    fn touch(&mut self, i: u32) {
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old_head = self.head;
+        {
+            let e = &mut self.slots[i as usize];
+            e.prev = NIL;
+            e.next = old_head;
+        }
+        if old_head != NIL {
+            self.slots[old_head as usize].prev = i;
+        } else {
+            self.tail = i;
+        }
+        self.head = i;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let e = &self.slots[i as usize];
+            (e.prev, e.next)
+        };
+        if prev != NIL {
+            self.slots[prev as usize].next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].prev = prev;
+        } else {
+            self.tail = prev;
+        }
+        let e = &mut self.slots[i as usize];
+        e.prev = NIL;
+        e.next = NIL;
+    }
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

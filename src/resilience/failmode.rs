@@ -1,0 +1,178 @@
+//! What to decide when the portal cannot answer (down, slow, lying, or the breaker is open).
+//!
+//! - `open`: allow, marked as a fallback so it is counted and logged as such;
+//! - `close`: deny, with a reason that says the portal was unavailable;
+//! - `stale`: the most recent portal decision if it is within its bounded stale window, else
+//!   deny.
+//!
+//! `open` in `environment production` is refused unless explicitly allowed. The check is made
+//! by the config loader and again here, so no code path can switch a production router to
+//! fail-open silently. The mode can change at run time (config reload).
+
+pub use crate::config::FailMode;
+use crate::config::{parse_keyword, Environment, Resilience};
+use std::fmt;
+
+/// Parses `open|close|stale` and `fail-open|fail-close|fail-stale`; anything else is an error.
+pub fn parse(text: &str) -> Result<FailMode, String> {
+    parse_keyword(text)
+}
+
+/// The fallback decision.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fallback<'a, V> {
+    /// Allowed because of fail mode `open`.
+    Allow,
+    /// Denied; the text is what the user's session log and the operator see.
+    Deny(&'static str),
+    /// A recent portal decision, served because of fail mode `stale`.
+    Stale(&'a V),
+}
+
+/// `fail_mode open` with `environment production` without `allow_fail_open_in_production`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailOpenRefused;
+
+impl fmt::Display for FailOpenRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "fail mode 'open' is refused in production unless allow_fail_open_in_production is set",
+        )
+    }
+}
+
+impl std::error::Error for FailOpenRefused {}
+
+pub const DENY_CLOSED: &str = "policy portal unavailable (fail mode close)";
+pub const DENY_NO_STALE: &str =
+    "policy portal unavailable and no recent decision for this user (fail mode stale)";
+
+/// The fail mode in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailPolicy {
+    mode: FailMode,
+}
+
+impl FailPolicy {
+    pub fn new(settings: &Resilience) -> Result<FailPolicy, FailOpenRefused> {
+        guard(settings)?;
+        Ok(FailPolicy {
+            mode: settings.fail_mode,
+        })
+    }
+
+    /// Switches mode at run time; a refused change keeps the current mode.
+    pub fn update(&mut self, settings: &Resilience) -> Result<(), FailOpenRefused> {
+        guard(settings)?;
+        self.mode = settings.fail_mode;
+        Ok(())
+    }
+
+    pub fn mode(&self) -> FailMode {
+        self.mode
+    }
+
+    /// Decides without the portal. `stale` is asked only in `stale` mode.
+    pub fn decide<'a, V>(&self, stale: impl FnOnce() -> Option<&'a V>) -> Fallback<'a, V> {
+        match self.mode {
+            FailMode::Open => Fallback::Allow,
+            FailMode::Close => Fallback::Deny(DENY_CLOSED),
+            FailMode::Stale => match stale() {
+                Some(v) => Fallback::Stale(v),
+                None => Fallback::Deny(DENY_NO_STALE),
+            },
+        }
+    }
+}
+
+fn guard(s: &Resilience) -> Result<(), FailOpenRefused> {
+    if s.fail_mode == FailMode::Open
+        && s.environment == Environment::Production
+        && !s.allow_fail_open_in_production
+    {
+        Err(FailOpenRefused)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: FailMode, env: Environment, allow: bool) -> Resilience {
+        Resilience {
+            fail_mode: mode,
+            environment: env,
+            allow_fail_open_in_production: allow,
+            ..Resilience::default()
+        }
+    }
+
+    #[test]
+    fn parses_both_spellings_and_nothing_else() {
+        for (text, mode) in [
+            ("open", FailMode::Open),
+            ("fail-open", FailMode::Open),
+            ("close", FailMode::Close),
+            ("fail-close", FailMode::Close),
+            ("stale", FailMode::Stale),
+            ("fail-stale", FailMode::Stale),
+        ] {
+            assert_eq!(parse(text), Ok(mode));
+        }
+        for bad in [
+            "",
+            "closed",
+            "Open",
+            "fail_open",
+            "failopen",
+            "allow",
+            "deny",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn each_mode_decides() {
+        let open = FailPolicy::new(&settings(FailMode::Open, Environment::Staging, false)).unwrap();
+        assert_eq!(open.decide::<u8>(|| panic!("not asked")), Fallback::Allow);
+        let close =
+            FailPolicy::new(&settings(FailMode::Close, Environment::Production, false)).unwrap();
+        assert_eq!(
+            close.decide::<u8>(|| panic!("not asked")),
+            Fallback::Deny(DENY_CLOSED)
+        );
+        let stale =
+            FailPolicy::new(&settings(FailMode::Stale, Environment::Production, false)).unwrap();
+        assert_eq!(stale.decide(|| Some(&7)), Fallback::Stale(&7));
+        assert_eq!(stale.decide::<u8>(|| None), Fallback::Deny(DENY_NO_STALE));
+    }
+
+    #[test]
+    fn open_in_production_needs_consent() {
+        assert_eq!(
+            FailPolicy::new(&settings(FailMode::Open, Environment::Production, false)),
+            Err(FailOpenRefused)
+        );
+        assert!(FailPolicy::new(&settings(FailMode::Open, Environment::Production, true)).is_ok());
+        assert!(
+            FailPolicy::new(&settings(FailMode::Open, Environment::Development, false)).is_ok()
+        );
+    }
+
+    #[test]
+    fn the_mode_changes_at_run_time_and_a_refused_change_keeps_the_old_one() {
+        let mut p =
+            FailPolicy::new(&settings(FailMode::Stale, Environment::Production, false)).unwrap();
+        p.update(&settings(FailMode::Close, Environment::Production, false))
+            .unwrap();
+        assert_eq!(p.mode(), FailMode::Close);
+        assert_eq!(
+            p.update(&settings(FailMode::Open, Environment::Production, false)),
+            Err(FailOpenRefused)
+        );
+        assert_eq!(p.mode(), FailMode::Close);
+    }
+}
