@@ -10,7 +10,11 @@
 //!   requests"); `max_requests` consecutive successes close the breaker, any failure re-opens it.
 //!
 //! Every state change starts a new *generation*; a result that arrives for an older generation
-//! (a slow call that started before the breaker opened, say) is ignored.
+//! (a slow call that started before the breaker opened, say) is ignored. Unlike gobreaker, the
+//! closed-state `interval` only clears the counts and is applied when a failure is recorded (the
+//! only moment an old streak could matter), not on every call: a closed breaker then never reads
+//! the clock for a call that succeeds, and a call that ends after the reset counts in the new
+//! interval.
 //!
 //! Beyond gobreaker: calls take a [`Permit`] and report its [`Outcome`] later (a permit dropped
 //! unreported counts as neither, and frees its half-open slot); repeated trips back off the open
@@ -238,8 +242,8 @@ impl<C: Clock> Breaker<C> {
         let mut changes = Changes::default();
         let result = {
             let mut inner = self.inner.borrow_mut();
-            let needs_time = inner.state != State::Closed || inner.expiry.is_some();
-            if needs_time {
+            // Closed needs no clock: its interval is applied when a failure is recorded.
+            if inner.state != State::Closed {
                 let now = self.clock.now();
                 inner.refresh(now, &mut changes);
             }
@@ -259,7 +263,7 @@ impl<C: Clock> Breaker<C> {
         {
             let mut inner = self.inner.borrow_mut();
             // A closed-state success changes nothing time-dependent, so the hot path skips the
-            // clock; an expired counting interval is noticed by the next call all the same.
+            // clock; an expired counting interval is applied by the next failure.
             let cheap = outcome == Outcome::Success
                 && inner.state == State::Closed
                 && inner.settings.rate.is_none();
@@ -365,7 +369,11 @@ impl Inner {
     /// Moves time-driven state along: the end of an open period or a counting interval.
     fn refresh(&mut self, now: Instant, changes: &mut Changes) {
         match (self.state, self.expiry) {
-            (State::Closed, Some(end)) if end <= now => self.new_generation(now),
+            (State::Closed, Some(end)) if end <= now => {
+                self.consecutive_successes = 0;
+                self.consecutive_failures = 0;
+                self.expiry = self.closed_expiry(now);
+            }
             (State::Open, Some(end)) if end <= now => self.set_state(State::HalfOpen, now, changes),
             _ => {}
         }

@@ -169,15 +169,42 @@ fn late_results_from_an_old_generation_are_ignored() {
     assert_eq!(b.state(), State::Open);
     assert_eq!(b.stats().successes, 0);
 
-    // And a failure that started before an interval reset does not count after it.
+    // A probe admitted while half-open reports after the breaker closed: ignored too.
     clock.advance(Duration::from_secs(30));
-    succeed(&b, 1);
-    let old = b.allow().unwrap();
+    let probe = b.allow().unwrap();
+    assert_eq!(b.state(), State::HalfOpen);
+    b.set_override(Override::None); // an operator closes it meanwhile
+    probe.failure();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.stats().consecutive_failures, 0);
+}
+
+#[test]
+fn an_interval_reset_is_not_a_state_change() {
+    let (b, clock) = breaker(settings());
+    let slow = b.allow().unwrap();
     fail(&b, 2);
     clock.advance(Duration::from_secs(61));
-    old.failure();
-    fail(&b, 2);
+    // The streak of two is forgotten; the slow call ended in the new interval and counts there.
+    slow.failure();
+    assert_eq!(b.stats().consecutive_failures, 1);
+    fail(&b, 1);
     assert_eq!(b.state(), State::Closed);
+    fail(&b, 1);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_quiet_period_does_not_swallow_the_first_failure() {
+    let (b, clock) = breaker(settings());
+    succeed(&b, 5);
+    clock.advance(Duration::from_secs(600));
+    fail(&b, 3);
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "all three failures after the quiet period count"
+    );
 }
 
 #[test]
