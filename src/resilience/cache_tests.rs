@@ -174,7 +174,9 @@ fn clear_and_slot_reuse_keep_the_structure_consistent() {
 #[test]
 fn memory_is_reserved_once() {
     let mut c = DecisionCache::new(settings(100));
-    let (slab, table) = (c.slots.capacity(), c.table.capacity());
+    // The table's allocation, not `capacity()`: that counts remaining growth, which removals'
+    // tombstones lower (more so with the portable group width on 32-bit ARM and MIPS).
+    let (slab, table) = (c.slots.capacity(), c.table.allocation_size());
     let t = Instant::now();
     for i in 0..10_000u32 {
         let k = key(&i.to_string(), &[]);
@@ -185,7 +187,11 @@ fn memory_is_reserved_once() {
     }
     assert!(c.len() >= 99);
     assert_eq!(c.slots.capacity(), slab, "the slab never grows");
-    assert_eq!(c.table.capacity(), table, "the table never grows");
+    assert_eq!(
+        c.table.allocation_size(),
+        table,
+        "the table is never reallocated"
+    );
 }
 
 #[test]
