@@ -6,7 +6,9 @@
 //! - [`authz`]: the decision input read from ocserv's script environment;
 //! - [`ipc`]: the local socket between the hook and the daemon;
 //! - [`daemon`]: start-up, signals, reload and shutdown;
-//! - [`logger`]: stderr or syslog output for the `log` facade.
+//! - [`logger`]: stderr or syslog output for the `log` facade;
+//! - [`resilience`]: circuit breaker, decision cache, fail modes, coalescing;
+//! - [`proto`]: the gRPC message types generated from `proto/`.
 
 pub mod authz;
 pub mod cli;
@@ -14,4 +16,5 @@ pub mod config;
 pub mod daemon;
 pub mod ipc;
 pub mod logger;
+pub mod proto;
 pub mod resilience;
