@@ -14,6 +14,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod grpc;
 pub mod ipc;
 pub mod logger;
 pub mod proto;
