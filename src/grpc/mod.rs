@@ -2,6 +2,9 @@
 //! the server (portal → agent) and the client (agent → portal).
 
 pub mod frame;
+pub mod io;
 pub mod metadata;
 pub mod status;
 pub mod timeout;
+pub mod tls;
+pub mod x509;
