@@ -4,6 +4,7 @@
 pub mod frame;
 pub mod io;
 pub mod metadata;
+pub mod server;
 pub mod status;
 pub mod timeout;
 pub mod tls;

@@ -1,0 +1,344 @@
+//! Server tests in one process: a real TCP listener, real mutual TLS, and an h2 client.
+
+use super::*;
+use crate::grpc::tls::{client_config, server_config, test_certs, TlsFiles};
+use futures_rustls::TlsConnector;
+use h2::client::SendRequest;
+use rustls::pki_types::ServerName;
+use std::net::TcpListener;
+
+thread_local! {
+    /// Handlers of /test.v1.Echo/Track that ran to the end, on this test's thread.
+    static FINISHED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// What the client saw: HTTP status, response headers, messages, trailers.
+struct Seen {
+    http: StatusCode,
+    headers: HeaderMap,
+    messages: Vec<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl Seen {
+    /// grpc-status from the trailers, or from the headers of a trailers-only response.
+    fn code(&self) -> Option<Code> {
+        let map = self.trailers.as_ref().unwrap_or(&self.headers);
+        map.get("grpc-status")
+            .and_then(|v| Code::from_header(v.as_bytes()))
+    }
+
+    fn message(&self) -> String {
+        let map = self.trailers.as_ref().unwrap_or(&self.headers);
+        map.get("grpc-message")
+            .map(|v| crate::grpc::status::decode_message(v.as_bytes()))
+            .unwrap_or_default()
+    }
+}
+
+fn router() -> Router {
+    let mut r = Router::new();
+    r.unary("/test.v1.Echo/Echo", |call: Call, msg: Bytes| async move {
+        if call.metadata.get("x-fail").is_some() {
+            return Err(Status::new(Code::InvalidArgument, "told to fail: 100% ✓"));
+        }
+        Ok(msg)
+    });
+    r.unary("/test.v1.Echo/Slow", |_call, msg| async move {
+        Timer::after(Duration::from_millis(300)).await;
+        Ok(msg)
+    });
+    r.unary("/test.v1.Echo/Track", |_call, msg| async move {
+        Timer::after(Duration::from_millis(150)).await;
+        FINISHED.with(|f| f.set(f.get() + 1));
+        Ok(msg)
+    });
+    r.unary("/test.v1.Echo/Who", |call: Call, _| async move {
+        Ok(Bytes::from(format!(
+            "{} allowed={}",
+            call.peer, call.peer_allowed
+        )))
+    });
+    r
+}
+
+/// Starts a server for one connection and a client; runs `test` with the client.
+fn with_server<T>(allowed: &[&str], client_cert: &str, test: T)
+where
+    T: for<'a> FnOnce(&'a mut SendRequest<Bytes>) -> Pin<Box<dyn Future<Output = ()> + 'a>>,
+{
+    let d = test_certs();
+    let server_tls = server_config(
+        TlsFiles {
+            ca: &d.join("ca.pem"),
+            cert: &d.join("server.pem"),
+            key: &d.join("server.key"),
+        },
+        false,
+    )
+    .unwrap();
+    let client_tls = client_config(
+        TlsFiles {
+            ca: &d.join("ca.pem"),
+            cert: &d.join(format!("{client_cert}.pem")),
+            key: &d.join(format!("{client_cert}.key")),
+        },
+        false,
+    )
+    .unwrap();
+    let settings = Rc::new(Settings {
+        max_message: 1024,
+        allowed_clients: allowed.iter().map(|s| s.to_string()).collect(),
+        ..Settings::default()
+    });
+    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    // The server wants an executor that lives as long as the process, like the daemon's.
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let router = Rc::new(router());
+    async_io::block_on(ex.run(async {
+        let server = ex.spawn({
+            async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                serve_connection(tcp, server_tls, router, settings, ex).await;
+            }
+        });
+        let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
+        let tls = TlsConnector::from(client_tls)
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        let (mut send, connection) = h2::client::handshake(TokioIo(tls)).await.unwrap();
+        let conn_task = ex.spawn(async move {
+            let _ = connection.await;
+        });
+        test(&mut send).await;
+        drop(send);
+        drop(conn_task);
+        drop(server);
+    }));
+}
+
+fn framed(msg: &[u8]) -> Bytes {
+    let mut b = BytesMut::new();
+    frame::encode(msg, &mut b);
+    b.freeze()
+}
+
+async fn call(
+    send: &mut SendRequest<Bytes>,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Seen {
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(format!("https://localhost{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let ready = future::poll_fn(|cx| send.poll_ready(cx)).await;
+    ready.unwrap();
+    let (response, mut stream) = send.send_request(req.body(()).unwrap(), false).unwrap();
+    stream.send_data(body, true).unwrap();
+    let response = response.await.unwrap();
+    let (parts, mut body) = response.into_parts();
+    let mut decoder = Decoder::new(1 << 20);
+    let mut messages = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        decoder.push(&chunk);
+        while let Some(m) = decoder.next_message().unwrap() {
+            messages.push(m);
+        }
+    }
+    let trailers = body.trailers().await.unwrap();
+    Seen {
+        http: parts.status,
+        headers: parts.headers,
+        messages,
+        trailers,
+    }
+}
+
+#[test]
+fn unary_round_trip_with_status_ok() {
+    with_server(&[], "client", |send| {
+        Box::pin(async move {
+            let seen = call(send, "/test.v1.Echo/Echo", &[], framed(b"hello")).await;
+            assert_eq!(seen.http, StatusCode::OK);
+            assert_eq!(seen.headers["content-type"], "application/grpc");
+            assert_eq!(seen.messages, [Bytes::from_static(b"hello")]);
+            assert_eq!(seen.code(), Some(Code::Ok));
+            // The connection serves further calls.
+            let again = call(send, "/test.v1.Echo/Echo", &[], framed(b"")).await;
+            assert_eq!(again.messages, [Bytes::new()]);
+        })
+    });
+}
+
+#[test]
+fn handler_errors_travel_as_trailers_only_with_an_encoded_message() {
+    with_server(&[], "client", |send| {
+        Box::pin(async move {
+            let seen = call(send, "/test.v1.Echo/Echo", &[("x-fail", "1")], framed(b"x")).await;
+            assert!(seen.trailers.is_none(), "trailers-only response");
+            assert_eq!(seen.code(), Some(Code::InvalidArgument));
+            assert_eq!(seen.message(), "told to fail: 100% ✓");
+        })
+    });
+}
+
+#[test]
+fn early_errors() {
+    with_server(&[], "client", |send| {
+        Box::pin(async move {
+            let seen = call(send, "/test.v1.Echo/Nope", &[], framed(b"x")).await;
+            assert_eq!(seen.code(), Some(Code::Unimplemented));
+            assert!(seen.message().contains("unknown method /test.v1.Echo/Nope"));
+
+            let seen = call(send, "/test.v1.Echo/Echo", &[], framed(&[0u8; 2000])).await;
+            assert_eq!(seen.code(), Some(Code::ResourceExhausted));
+
+            let mut compressed = framed(b"abc").to_vec();
+            compressed[0] = 1;
+            let seen = call(send, "/test.v1.Echo/Echo", &[], compressed.into()).await;
+            assert_eq!(seen.code(), Some(Code::Unimplemented));
+
+            let seen = call(
+                send,
+                "/test.v1.Echo/Echo",
+                &[("grpc-encoding", "gzip")],
+                framed(b"x"),
+            )
+            .await;
+            assert_eq!(seen.code(), Some(Code::Unimplemented));
+
+            let seen = call(
+                send,
+                "/test.v1.Echo/Echo",
+                &[("grpc-timeout", "soon")],
+                framed(b"x"),
+            )
+            .await;
+            assert_eq!(seen.code(), Some(Code::Internal));
+
+            let seen = call(
+                send,
+                "/test.v1.Echo/Echo",
+                &[],
+                Bytes::from_static(b"\0\0\0\0\x09abc"),
+            )
+            .await;
+            assert_eq!(seen.code(), Some(Code::Internal), "truncated message");
+
+            let two = [framed(b"a"), framed(b"b")].concat();
+            let seen = call(send, "/test.v1.Echo/Echo", &[], two.into()).await;
+            assert_eq!(
+                seen.code(),
+                Some(Code::Unimplemented),
+                "two messages in a unary call"
+            );
+        })
+    });
+}
+
+#[test]
+fn a_non_grpc_content_type_gets_http_415() {
+    with_server(&[], "client", |send| {
+        Box::pin(async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("https://localhost/test.v1.Echo/Echo")
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap();
+            future::poll_fn(|cx| send.poll_ready(cx)).await.unwrap();
+            let (response, _) = send.send_request(req, true).unwrap();
+            let response = response.await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert!(response.headers().get("grpc-status").is_none());
+        })
+    });
+}
+
+#[test]
+fn the_deadline_is_enforced() {
+    with_server(&[], "client", |send| {
+        Box::pin(async move {
+            let started = Instant::now();
+            let seen = call(
+                send,
+                "/test.v1.Echo/Slow",
+                &[("grpc-timeout", "50m")],
+                framed(b"x"),
+            )
+            .await;
+            assert_eq!(seen.code(), Some(Code::DeadlineExceeded));
+            assert!(
+                started.elapsed() < Duration::from_millis(290),
+                "the handler was not cut short"
+            );
+            let seen = call(
+                send,
+                "/test.v1.Echo/Slow",
+                &[("grpc-timeout", "5S")],
+                framed(b"x"),
+            )
+            .await;
+            assert_eq!(seen.code(), Some(Code::Ok));
+        })
+    });
+}
+
+#[test]
+fn handlers_learn_who_called_and_whether_they_are_allowed() {
+    with_server(&["spiffe://portal/ctl"], "client", |send| {
+        Box::pin(async move {
+            let seen = call(send, "/test.v1.Echo/Who", &[], framed(b"")).await;
+            let text = String::from_utf8(seen.messages[0].to_vec()).unwrap();
+            assert_eq!(
+                text,
+                "DNS:portal.example, URI:spiffe://portal/ctl, CN=portal-client allowed=true"
+            );
+        })
+    });
+    with_server(&["someone-else"], "client", |send| {
+        Box::pin(async move {
+            let seen = call(send, "/test.v1.Echo/Who", &[], framed(b"")).await;
+            assert!(String::from_utf8_lossy(&seen.messages[0]).ends_with("allowed=false"));
+        })
+    });
+}
+
+#[test]
+fn a_client_reset_cancels_the_handler() {
+    with_server(&[], "client", |send| {
+        Box::pin(async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("https://localhost/test.v1.Echo/Track")
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            future::poll_fn(|cx| send.poll_ready(cx)).await.unwrap();
+            let (_response, mut stream) = send.send_request(req, false).unwrap();
+            stream.send_data(framed(b"x"), true).unwrap();
+            Timer::after(Duration::from_millis(30)).await;
+            stream.send_reset(h2::Reason::CANCEL);
+            Timer::after(Duration::from_millis(300)).await;
+            assert_eq!(
+                FINISHED.with(|f| f.get()),
+                0,
+                "the handler ran on after the reset"
+            );
+            // The same handler, not cancelled, finishes: the counter does count.
+            let seen = call(send, "/test.v1.Echo/Track", &[], framed(b"y")).await;
+            assert_eq!(seen.code(), Some(Code::Ok));
+            assert_eq!(FINISHED.with(|f| f.get()), 1);
+        })
+    });
+}
