@@ -145,6 +145,9 @@ check_budget() {
 }
 
 test_all() {
+    # The grpcio peer runs natively and talks to the emulated daemon over loopback.
+    OCSERV_AGENT_PYTHON=$("$SRC/tests/python-env.sh")
+    export OCSERV_AGENT_PYTHON
     for t in "${TEST_TARGETS[@]}"; do
         say "tests under $(runner "$t") for $t"
         configure_target "$t"

@@ -9,6 +9,8 @@
 //! small and a second core is better left to ocserv.
 
 use crate::config::{self, keyword_str, Config, LoadError};
+use crate::grpc::listener::Endpoint;
+use crate::grpc::server::Router;
 use crate::ipc::messages::{Reply, Request, StatusReply};
 use crate::ipc::server::{BindError, Limits, Service, SocketServer};
 use crate::logger;
@@ -31,6 +33,7 @@ pub enum StartError {
     Config(LoadError),
     Signals(std::io::Error),
     Socket(BindError),
+    Grpc(crate::grpc::listener::StartError),
 }
 
 impl fmt::Display for StartError {
@@ -39,6 +42,7 @@ impl fmt::Display for StartError {
             StartError::Config(e) => write!(f, "{e}"),
             StartError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             StartError::Socket(e) => write!(f, "cannot listen: {e}"),
+            StartError::Grpc(e) => write!(f, "{e}"),
         }
     }
 }
@@ -78,7 +82,8 @@ impl Daemon {
     }
 
     /// Re-reads the file; keeps the current configuration if the new one has problems.
-    fn reload(&self) {
+    /// Returns whether the new configuration was taken.
+    fn reload(&self) -> bool {
         match config::load(&self.config_path) {
             Ok(new) => {
                 let old = self.config();
@@ -95,6 +100,7 @@ impl Daemon {
                 self.reloads.set(self.reloads.get().saturating_add(1));
                 *self.last_reload_error.borrow_mut() = None;
                 log::info!("configuration reloaded from {}", self.config_path.display());
+                true
             }
             Err(e) => {
                 self.reload_failures
@@ -104,6 +110,7 @@ impl Daemon {
                     log::error!("{line}");
                 }
                 *self.last_reload_error.borrow_mut() = Some(e.to_string());
+                false
             }
         }
     }
@@ -159,21 +166,43 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         server.path().display(),
         describe_decisions(&config),
     );
+    let grpc = if config.grpc.enabled {
+        let mut router = Router::new();
+        crate::services::agent::register(&mut router, Instant::now());
+        let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
+        log::info!(
+            "grpc: serving agent.v1 on {} (mutual TLS)",
+            endpoint
+                .local_addr()
+                .map_or_else(|| config.grpc.listen.to_string(), |a| a.to_string())
+        );
+        Some(endpoint)
+    } else {
+        None
+    };
     let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config));
-    let executor = LocalExecutor::new();
+    // Tasks spawned from tasks (gRPC streams) need an executor that outlives them all: the
+    // daemon's one executor lives as long as the process, so it is leaked on purpose.
+    let executor: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
     let active = Rc::new(Cell::new(0u32));
 
     let stopped_by = async_io::block_on(executor.run(async {
         let serving = async {
-            server
-                .serve(&executor, daemon.clone(), Limits::default(), active.clone())
-                .await;
+            let local = server.serve(executor, daemon.clone(), Limits::default(), active.clone());
+            match &grpc {
+                Some(endpoint) => future::zip(local, endpoint.serve(executor)).await,
+                None => (local.await, ()),
+            };
             None
         };
         let control = async {
             while let Some(signal) = signals.next().await {
                 match signal {
-                    Ok(Signal::Hup) => daemon.reload(),
+                    Ok(Signal::Hup) => {
+                        if daemon.reload() {
+                            reload_grpc(grpc.as_ref(), &daemon.config());
+                        }
+                    }
                     Ok(other) => return Some(other),
                     Err(e) => log::warn!("signal stream: {e}"),
                 }
@@ -193,6 +222,16 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     );
     drop(server);
     Ok(())
+}
+
+/// New certificates and allow-list for a running endpoint; enabling, disabling or moving it
+/// needs a restart.
+fn reload_grpc(endpoint: Option<&Endpoint>, config: &Config) {
+    match (endpoint, config.grpc.enabled) {
+        (Some(e), true) => e.reload(&config.grpc),
+        (None, false) => {}
+        _ => log::warn!("grpc.enabled changes take effect after a restart"),
+    }
 }
 
 /// Waits until no request is in progress, or [`DRAIN_TIME`] has passed.

@@ -19,3 +19,4 @@ pub mod ipc;
 pub mod logger;
 pub mod proto;
 pub mod resilience;
+pub mod services;

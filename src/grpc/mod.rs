@@ -3,6 +3,7 @@
 
 pub mod frame;
 pub mod io;
+pub mod listener;
 pub mod metadata;
 pub mod server;
 pub mod status;

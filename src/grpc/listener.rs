@@ -1,0 +1,126 @@
+//! The daemon's gRPC endpoint: the TCP listener on `grpc.listen`, the TLS configuration
+//! (re-read on SIGHUP; a bad new certificate keeps the old one and says why), the allow-list
+//! of client identities, and the accept loop.
+
+use super::server::{serve_connection, Router, Settings};
+use super::tls::{server_config, TlsError, TlsFiles};
+use crate::config::Grpc;
+use async_executor::LocalExecutor;
+use async_io::{Async, Timer};
+use rustls::ServerConfig;
+use std::cell::RefCell;
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the endpoint could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// `grpc.enabled` without ca/cert/key (the config loader reports this first).
+    MissingFiles,
+    Tls(TlsError),
+    Bind(SocketAddr, std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::MissingFiles => write!(f, "grpc: ca, cert and key must be set"),
+            StartError::Tls(e) => write!(f, "grpc TLS: {e}"),
+            StartError::Bind(addr, e) => write!(f, "grpc: cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A serving gRPC endpoint.
+pub struct Endpoint {
+    listener: Async<TcpListener>,
+    tls: RefCell<Arc<ServerConfig>>,
+    settings: RefCell<Rc<Settings>>,
+    router: Rc<Router>,
+}
+
+fn files(config: &Grpc) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
+    match (&config.ca, &config.cert, &config.key) {
+        (Some(ca), Some(cert), Some(key)) => Ok((ca.clone(), cert.clone(), key.clone())),
+        _ => Err(StartError::MissingFiles),
+    }
+}
+
+fn tls(config: &Grpc) -> Result<Arc<ServerConfig>, StartError> {
+    let (ca, cert, key) = files(config)?;
+    server_config(
+        TlsFiles {
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+        },
+        false,
+    )
+    .map_err(StartError::Tls)
+}
+
+fn settings(config: &Grpc) -> Rc<Settings> {
+    Rc::new(Settings {
+        allowed_clients: config.allowed_client.clone(),
+        ..Settings::default()
+    })
+}
+
+impl Endpoint {
+    /// Loads TLS and binds `config.listen`.
+    pub fn bind(config: &Grpc, router: Router) -> Result<Endpoint, StartError> {
+        let tls = tls(config)?;
+        let listener = Async::<TcpListener>::bind(config.listen)
+            .map_err(|e| StartError::Bind(config.listen, e))?;
+        Ok(Endpoint {
+            listener,
+            tls: RefCell::new(tls),
+            settings: RefCell::new(settings(config)),
+            router: Rc::new(router),
+        })
+    }
+
+    /// The bound address (the port is known even when `listen` asked for port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.get_ref().local_addr().ok()
+    }
+
+    /// Re-reads certificates and the allow-list; on a TLS error the old configuration stays.
+    /// New connections get the new settings; open ones keep theirs.
+    pub fn reload(&self, config: &Grpc) {
+        match tls(config) {
+            Ok(new) => {
+                *self.tls.borrow_mut() = new;
+                *self.settings.borrow_mut() = settings(config);
+                log::info!("grpc: certificates and allowed clients reloaded");
+            }
+            Err(e) => log::error!("grpc: reload refused, the previous certificates stay: {e}"),
+        }
+    }
+
+    /// Accepts connections until dropped; each runs as its own task.
+    pub async fn serve(&self, executor: &'static LocalExecutor<'static>) {
+        loop {
+            match self.listener.accept().await {
+                Ok((tcp, _)) => {
+                    let tls = self.tls.borrow().clone();
+                    let settings = self.settings.borrow().clone();
+                    let router = self.router.clone();
+                    executor
+                        .spawn(serve_connection(tcp, tls, router, settings, executor))
+                        .detach();
+                }
+                Err(e) => {
+                    log::warn!("grpc accept: {e}");
+                    Timer::after(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The gRPC services the agent serves to the portal. Each registers its methods on a router;
+//! methods not registered are answered UNIMPLEMENTED by the server.
+
+pub mod agent;

@@ -1,0 +1,116 @@
+//! The real daemon's gRPC endpoint against Python grpcio, an independent implementation.
+//! `tests/run.sh` (the README's test command) provides grpcio and sets OCSERV_AGENT_PYTHON.
+
+mod common;
+
+use common::{Daemon, TempDir, SIGHUP};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PROTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/health_check.py");
+
+fn python() -> String {
+    let python = std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import grpc, grpc_tools"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{python} lacks grpcio: run the tests with tests/run.sh (it installs grpcio in a venv)"
+    );
+    python
+}
+
+fn certs(dir: &TempDir) -> PathBuf {
+    let out = dir.path("pki");
+    let st = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+fn grpc_config(dir: &TempDir, pki: &Path) -> PathBuf {
+    let text = format!(
+        "{}config grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
+        common::config_text(dir, ""),
+        pki.join("ca.pem").display(),
+        pki.join("server.pem").display(),
+        pki.join("server.key").display(),
+    );
+    dir.write("c", &text)
+}
+
+/// The address the daemon logged for its gRPC endpoint (it listens on port 0).
+fn grpc_address(d: &Daemon) -> String {
+    d.wait_stderr("grpc: serving agent.v1 on ");
+    let log = d.stderr();
+    let rest = &log[log.find("grpc: serving agent.v1 on ").unwrap() + 26..];
+    rest.split_whitespace().next().unwrap().to_string()
+}
+
+fn run_client(python: &str, address: &str, pki: &Path, quick: bool) -> (bool, String) {
+    let mut cmd = Command::new(python);
+    cmd.arg(SCRIPT).arg(address).arg(pki).arg(PROTO);
+    if quick {
+        cmd.arg("quick");
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn grpcio_calls_the_real_daemon() {
+    let python = python();
+    let dir = TempDir::new("grpcio");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    let (ok, output) = run_client(&python, &address, &pki, false);
+    println!("{output}");
+    assert!(
+        ok,
+        "grpcio checks failed:\n{output}\ndaemon log:\n{}",
+        d.stderr()
+    );
+    assert!(output.contains(" passed, 0 failed"), "{output}");
+}
+
+#[test]
+fn a_bad_certificate_on_reload_keeps_the_old_one() {
+    let python = python();
+    let dir = TempDir::new("grpc-reload");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    // Break the server key on disk, then reload.
+    std::fs::write(pki.join("server.key"), "not a key").unwrap();
+    d.signal(SIGHUP);
+    d.wait_stderr("grpc: reload refused, the previous certificates stay");
+    assert!(d.stderr().contains("server.key"), "{}", d.stderr());
+    let (ok, output) = run_client(&python, &address, &pki, true);
+    assert!(ok, "the old certificate should still serve:\n{output}");
+}
+
+#[test]
+fn a_missing_certificate_at_start_is_named() {
+    let dir = TempDir::new("grpc-missing");
+    let pki = certs(&dir);
+    std::fs::remove_file(pki.join("server.pem")).unwrap();
+    let config = grpc_config(&dir, &pki);
+    let mut d = Daemon::spawn(&config);
+    assert_eq!(d.wait_exit().code(), Some(1));
+    let err = d.stderr();
+    assert!(err.contains("server.pem"), "{err}");
+}

@@ -1,0 +1,130 @@
+"""grpcio, an independent gRPC implementation, against the real daemon (agent.v1 HealthCheck).
+
+Usage: health_check.py ADDRESS CERT_DIR PROTO_DIR [quick]
+Prints one line per check and a closing 'N passed, N failed'; exits non-zero on any failure.
+"""
+
+import concurrent.futures
+import os
+import sys
+import tempfile
+import time
+
+import grpc
+import grpc_tools
+from grpc_tools import protoc
+
+address, certs, proto_dir = sys.argv[1:4]
+quick = len(sys.argv) > 4 and sys.argv[4] == "quick"
+
+out = tempfile.mkdtemp()
+well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+if protoc.main(["protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={out}",
+                f"--grpc_python_out={out}", "agent/v1/agent.proto"]) != 0:
+    sys.exit("protoc failed on proto/agent/v1/agent.proto")
+sys.path.insert(0, out)
+from agent.v1 import agent_pb2, agent_pb2_grpc  # noqa: E402
+
+
+def read(name):
+    with open(os.path.join(certs, name), "rb") as f:
+        return f.read()
+
+
+def channel(cert="client", with_cert=True, options=()):
+    if with_cert:
+        creds = grpc.ssl_channel_credentials(read("ca.pem"), read(f"{cert}.key"), read(f"{cert}.pem"))
+    else:
+        creds = grpc.ssl_channel_credentials(read("ca.pem"))
+    opts = [("grpc.ssl_target_name_override", "localhost")] + list(options)
+    return grpc.secure_channel(address, creds, options=opts)
+
+
+passed, failed = 0, 0
+
+
+def check(name, fn):
+    global passed, failed
+    try:
+        fn()
+        passed += 1
+        print(f"ok   {name}")
+    except Exception as e:  # noqa: BLE001 - report every failure and go on
+        failed += 1
+        print(f"FAIL {name}: {e!r}")
+
+
+def expect_code(code, fn):
+    try:
+        fn()
+    except grpc.RpcError as e:
+        if e.code() != code:
+            raise AssertionError(f"expected {code}, got {e.code()}: {e.details()}")
+        return e
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+good = channel()
+stub = agent_pb2_grpc.AgentServiceStub(good)
+
+
+def healthy():
+    r = stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5)
+    assert r.healthy and r.checks["agent"] == "ok", r
+    assert int(r.checks["uptime_seconds"]) >= 0
+    assert r.timestamp.seconds > 1_700_000_000
+
+
+check("HealthCheck tier 1 over mTLS", healthy)
+if not quick:
+    check("tier 9 is INVALID_ARGUMENT",
+          lambda: expect_code(grpc.StatusCode.INVALID_ARGUMENT,
+                              lambda: stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=9), timeout=5)))
+    check("tier 2 is UNIMPLEMENTED in this version",
+          lambda: expect_code(grpc.StatusCode.UNIMPLEMENTED,
+                              lambda: stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=2), timeout=5)))
+    check("an unknown method is UNIMPLEMENTED",
+          lambda: expect_code(grpc.StatusCode.UNIMPLEMENTED,
+                              lambda: stub.ExecuteCommand(agent_pb2.CommandRequest(), timeout=5)))
+    raw = good.unary_unary("/agent.v1.AgentService/HealthCheck")
+    check("an undecodable message is INTERNAL",
+          lambda: expect_code(grpc.StatusCode.INTERNAL, lambda: raw(b"\xff\xff\xff", timeout=5)))
+    check("a 5 MiB message is RESOURCE_EXHAUSTED",
+          lambda: expect_code(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              lambda: raw(b"\x00" * (5 << 20), timeout=10)))
+
+    def fifty_concurrent():
+        with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+            calls = [pool.submit(stub.HealthCheck, agent_pb2.HealthCheckRequest(tier=1), timeout=10)
+                     for _ in range(50)]
+            assert all(c.result().healthy for c in calls)
+
+    check("50 concurrent calls", fifty_concurrent)
+
+    def no_certificate():
+        s = agent_pb2_grpc.AgentServiceStub(channel(with_cert=False))
+        expect_code(grpc.StatusCode.UNAVAILABLE,
+                    lambda: s.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5))
+
+    check("a client without a certificate is refused", no_certificate)
+
+    def untrusted():
+        s = agent_pb2_grpc.AgentServiceStub(channel(cert="other-client"))
+        expect_code(grpc.StatusCode.UNAVAILABLE,
+                    lambda: s.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5))
+
+    check("a client certificate from another CA is refused", untrusted)
+
+    def keepalive():
+        opts = [("grpc.keepalive_time_ms", 200), ("grpc.keepalive_timeout_ms", 1000),
+                ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
+        s = agent_pb2_grpc.AgentServiceStub(channel(options=opts))
+        end = time.time() + 1.5
+        while time.time() < end:
+            assert s.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5).healthy
+            time.sleep(0.1)
+
+    check("keepalive pings every 200 ms", keepalive)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
