@@ -289,6 +289,10 @@ fn read_grpc(mut r: SectionReader) -> Grpc {
         allowed_client: r
             .list("allowed_client", parse_client_identity)
             .unwrap_or_default(),
+        allow_tls12: r.or("allow_tls12", d.allow_tls12, parse_bool),
+        max_connections: r.or("max_connections", d.max_connections, |s| {
+            number_in(s, 1, 1024)
+        }),
     };
     r.finish();
     grpc

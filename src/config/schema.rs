@@ -172,6 +172,10 @@ pub struct Grpc {
     pub key: Option<PathBuf>,
     /// Client identities (SAN DNS/URI or CN) allowed to call; empty allows any CA-signed client.
     pub allowed_client: Vec<String>,
+    /// Accept TLS 1.2 besides 1.3 (for old portals).
+    pub allow_tls12: bool,
+    /// Connections served at once; more are closed on arrival.
+    pub max_connections: u32,
 }
 
 /// `config control 'control'`: the outbound stream for routers behind NAT.
@@ -351,6 +355,8 @@ impl Default for Grpc {
             cert: None,
             key: None,
             allowed_client: Vec::new(),
+            allow_tls12: false,
+            max_connections: 32,
         }
     }
 }
@@ -529,7 +535,9 @@ impl Config {
             .set_opt("ca", g.ca.as_ref())
             .set_opt("cert", g.cert.as_ref())
             .set_opt("key", g.key.as_ref())
-            .list("allowed_client", g.allowed_client.iter().cloned());
+            .list("allowed_client", g.allowed_client.iter().cloned())
+            .set("allow_tls12", format_bool(g.allow_tls12))
+            .set("max_connections", g.max_connections.to_string());
         sections.push(s.0);
 
         let c = &self.control;

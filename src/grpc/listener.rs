@@ -8,7 +8,7 @@ use crate::config::Grpc;
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use rustls::ServerConfig;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -40,6 +40,9 @@ impl std::error::Error for StartError {}
 /// A serving gRPC endpoint.
 pub struct Endpoint {
     listener: Async<TcpListener>,
+    /// Connections being served, against `grpc.max_connections`.
+    active: Rc<Cell<u32>>,
+    max_connections: Cell<u32>,
     tls: RefCell<Arc<ServerConfig>>,
     settings: RefCell<Rc<Settings>>,
     router: Rc<Router>,
@@ -60,7 +63,7 @@ fn tls(config: &Grpc) -> Result<Arc<ServerConfig>, StartError> {
             cert: &cert,
             key: &key,
         },
-        false,
+        config.allow_tls12,
     )
     .map_err(StartError::Tls)
 }
@@ -80,6 +83,8 @@ impl Endpoint {
             .map_err(|e| StartError::Bind(config.listen, e))?;
         Ok(Endpoint {
             listener,
+            active: Rc::new(Cell::new(0)),
+            max_connections: Cell::new(config.max_connections),
             tls: RefCell::new(tls),
             settings: RefCell::new(settings(config)),
             router: Rc::new(router),
@@ -98,6 +103,7 @@ impl Endpoint {
             Ok(new) => {
                 *self.tls.borrow_mut() = new;
                 *self.settings.borrow_mut() = settings(config);
+                self.max_connections.set(config.max_connections);
                 log::info!("grpc: certificates and allowed clients reloaded");
             }
             Err(e) => log::error!("grpc: reload refused, the previous certificates stay: {e}"),
@@ -108,12 +114,24 @@ impl Endpoint {
     pub async fn serve(&self, executor: &'static LocalExecutor<'static>) {
         loop {
             match self.listener.accept().await {
-                Ok((tcp, _)) => {
+                Ok((tcp, remote)) => {
+                    if self.active.get() >= self.max_connections.get() {
+                        log::warn!(
+                            "grpc: {} connections open (grpc.max_connections); closing one from {remote}",
+                            self.active.get()
+                        );
+                        continue;
+                    }
                     let tls = self.tls.borrow().clone();
                     let settings = self.settings.borrow().clone();
                     let router = self.router.clone();
+                    let active = self.active.clone();
+                    active.set(active.get() + 1);
                     executor
-                        .spawn(serve_connection(tcp, tls, router, settings, executor))
+                        .spawn(async move {
+                            serve_connection(tcp, tls, router, settings, executor).await;
+                            active.set(active.get() - 1);
+                        })
                         .detach();
                 }
                 Err(e) => {

@@ -79,6 +79,10 @@ pub struct Settings {
     pub max_header_list_size: u32,
     pub handshake_timeout: Duration,
     pub allowed_clients: Vec<String>,
+    /// An idle-or-not connection is pinged this often...
+    pub keepalive_interval: Duration,
+    /// ...and closed if the pong takes longer than this (a dead NAT path, a hung client).
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -89,6 +93,8 @@ impl Default for Settings {
             max_header_list_size: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
             allowed_clients: Vec::new(),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -145,34 +151,77 @@ pub async fn serve_connection(
     if !peer_allowed {
         log::info!("gRPC client {remote} ({peer}) is not on grpc.allowed_client");
     }
-    let mut connection = match h2::server::Builder::new()
-        .max_concurrent_streams(settings.max_concurrent_streams)
-        .max_header_list_size(settings.max_header_list_size)
-        .max_send_buffer_size(64 * 1024)
-        .handshake(TokioIo(stream))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
+    // The HTTP/2 preface is bounded too: a client that finishes TLS and then says nothing must
+    // not hold its place forever.
+    let h2_handshake = async {
+        Some(
+            h2::server::Builder::new()
+                .max_concurrent_streams(settings.max_concurrent_streams)
+                .max_header_list_size(settings.max_header_list_size)
+                .max_send_buffer_size(64 * 1024)
+                .handshake(TokioIo(stream))
+                .await,
+        )
+    };
+    let h2_timeout = async {
+        Timer::after(settings.handshake_timeout).await;
+        None
+    };
+    let mut connection = match future::or(h2_handshake, h2_timeout).await {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
             log::info!("gRPC HTTP/2 handshake with {remote} failed: {e}");
             return;
         }
+        None => {
+            log::info!("gRPC client {remote} sent no HTTP/2 preface in time");
+            return;
+        }
     };
-    while let Some(next) = connection.accept().await {
-        match next {
-            Ok((request, respond)) => {
-                let (router, settings, peer) = (router.clone(), settings.clone(), peer.clone());
-                executor
-                    .spawn(async move {
-                        handle_stream(request, respond, &router, &settings, peer, peer_allowed)
-                            .await
-                    })
-                    .detach();
+    let pings = connection.ping_pong();
+    let accept = async {
+        while let Some(next) = connection.accept().await {
+            match next {
+                Ok((request, respond)) => {
+                    let (router, settings, peer) = (router.clone(), settings.clone(), peer.clone());
+                    executor
+                        .spawn(async move {
+                            handle_stream(request, respond, &router, &settings, peer, peer_allowed)
+                                .await
+                        })
+                        .detach();
+                }
+                Err(e) => {
+                    log::debug!("gRPC connection from {remote} ended: {e}");
+                    break;
+                }
             }
-            Err(e) => {
-                log::debug!("gRPC connection from {remote} ended: {e}");
-                break;
-            }
+        }
+    };
+    let keepalive = async {
+        match pings {
+            Some(pings) => keep_alive(pings, &settings).await,
+            None => future::pending().await,
+        }
+        log::info!("gRPC client {remote} did not answer a keepalive ping; closing");
+    };
+    future::or(accept, keepalive).await;
+}
+
+/// Pings the peer every `keepalive_interval`; returns when a pong is late or the ping fails.
+async fn keep_alive(mut pings: h2::PingPong, settings: &Settings) {
+    loop {
+        Timer::after(settings.keepalive_interval).await;
+        if pings.send_ping(h2::Ping::opaque()).is_err() {
+            return;
+        }
+        let pong = async { future::poll_fn(|cx| pings.poll_pong(cx)).await.is_ok() };
+        let late = async {
+            Timer::after(settings.keepalive_timeout).await;
+            false
+        };
+        if !future::or(pong, late).await {
+            return;
         }
     }
 }
