@@ -1,0 +1,220 @@
+//! Our gRPC client against a fake portal on Python grpcio (an independent implementation):
+//! vpn.v1.AuthService over mutual TLS. `tests/run.sh` provides grpcio (OCSERV_AGENT_PYTHON).
+
+use async_executor::LocalExecutor;
+use ocserv_agent::grpc::client::{Channel, Settings};
+use ocserv_agent::grpc::status::Code;
+use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+use ocserv_agent::proto::vpn::v1::{CheckPolicyRequest, CheckPolicyResponse};
+use prost::Message;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHECK_POLICY: &str = "/vpn.v1.AuthService/CheckPolicy";
+
+struct Portal {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn certs(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("oa-client-{name}-{}", std::process::id()));
+    let st = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dir
+}
+
+fn start_portal(pki: &Path) -> Portal {
+    let python = std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/fake_portal.py"
+        ))
+        .arg(pki)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{python}: {e}; run the tests with tests/run.sh"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .strip_prefix("listening ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!("fake portal did not start ({line:?}); is grpcio installed? run tests/run.sh")
+        });
+    Portal { child, port }
+}
+
+fn channel(pki: &Path, port: u16, ca: &str) -> Channel {
+    let tls = client_config(
+        TlsFiles {
+            ca: &pki.join(ca),
+            cert: &pki.join("client.pem"),
+            key: &pki.join("client.key"),
+        },
+        false,
+    )
+    .unwrap();
+    let mut settings = Settings::new(&format!("127.0.0.1:{port}"), Some("localhost"), tls);
+    settings.connect_timeout = Duration::from_secs(2);
+    Channel::new(settings, executor())
+}
+
+/// One executor per test thread, for the channel's connection tasks.
+fn executor() -> &'static LocalExecutor<'static> {
+    thread_local! {
+        static EX: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    }
+    EX.with(|ex| *ex)
+}
+
+fn ask(user: &str) -> Vec<u8> {
+    CheckPolicyRequest {
+        username: user.into(),
+        client_ip: "192.0.2.7".into(),
+        ..CheckPolicyRequest::default()
+    }
+    .encode_to_vec()
+}
+
+/// Runs `f` while driving `ex`, where the channel's connection task lives.
+fn block<T>(ex: &'static LocalExecutor<'static>, f: impl std::future::Future<Output = T>) -> T {
+    async_io::block_on(ex.run(f))
+}
+
+#[test]
+fn decisions_errors_deadlines_and_connection_reuse() {
+    let pki = certs("main");
+    let portal = start_portal(&pki);
+    let ch = channel(&pki, portal.port, "ca.pem");
+    let ex = executor();
+
+    let alice = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
+    )
+    .unwrap();
+    let alice = CheckPolicyResponse::decode(alice).unwrap();
+    assert!(alice.allowed);
+    assert_eq!(alice.routes, ["10.0.0.0/8"]);
+    assert_eq!(alice.metadata["client_ip"], "192.0.2.7");
+    let again = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
+    )
+    .unwrap();
+    let again = CheckPolicyResponse::decode(again).unwrap();
+    assert_eq!(
+        alice.metadata["peer"], again.metadata["peer"],
+        "the connection is reused"
+    );
+
+    let bob = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("bob"), Duration::from_secs(5)),
+    )
+    .unwrap();
+    let bob = CheckPolicyResponse::decode(bob).unwrap();
+    assert!(!bob.allowed);
+    assert_eq!(bob.deny_reason, "not today");
+
+    let e = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("broken"), Duration::from_secs(5)),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::Unavailable, "portal database down")
+    );
+
+    let started = Instant::now();
+    let e = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("slow"), Duration::from_millis(300)),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
+    let e = block(
+        ex,
+        ch.unary(
+            "/vpn.v1.AuthService/Nope",
+            &ask("x"),
+            Duration::from_secs(5),
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::Unimplemented);
+
+    // Still usable after all that.
+    assert!(block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("carol"), Duration::from_secs(5))
+    )
+    .is_ok());
+}
+
+#[test]
+fn a_server_we_do_not_trust_is_unavailable() {
+    let pki = certs("trust");
+    let portal = start_portal(&pki);
+    let ch = channel(&pki, portal.port, "other-ca.pem");
+    let ex = executor();
+    let e = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert!(e.message.contains("TLS"), "{}", e.message);
+}
+
+#[test]
+fn a_down_portal_is_unavailable_and_retries_back_off() {
+    let pki = certs("down");
+    // A port nobody listens on: bind, note, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ch = channel(&pki, port, "ca.pem");
+    let ex = executor();
+    let e = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert!(e.message.contains("cannot connect"), "{}", e.message);
+    // Within the backoff, the next call fails at once and says when it will try again.
+    let started = Instant::now();
+    let e = block(
+        ex,
+        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::Unavailable);
+    assert!(e.message.contains("next attempt in"), "{}", e.message);
+    assert!(started.elapsed() < Duration::from_millis(50));
+}

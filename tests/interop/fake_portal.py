@@ -1,0 +1,64 @@
+"""A fake policy portal on grpcio (an independent gRPC implementation): vpn.v1.AuthService
+over mutual TLS, for testing our gRPC client.
+
+Usage: fake_portal.py CERT_DIR PROTO_DIR
+Prints 'listening PORT' once serving on 127.0.0.1, then serves until killed (stdin closed).
+CheckPolicy answers by username:
+  alice    allowed, routes ['10.0.0.0/8'], metadata peer=<the caller's address>
+  bob      denied with reason 'not today'
+  slow     sleeps 2 s, then allowed
+  broken   fails with UNAVAILABLE 'portal database down'
+  other    allowed
+"""
+
+import os
+import sys
+import tempfile
+import time
+from concurrent import futures
+
+import grpc
+import grpc_tools
+from grpc_tools import protoc
+
+certs, proto_dir = sys.argv[1:3]
+out = tempfile.mkdtemp()
+well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+if protoc.main(["protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={out}",
+                f"--grpc_python_out={out}", "vpn/v1/auth.proto"]) != 0:
+    sys.exit("protoc failed on proto/vpn/v1/auth.proto")
+sys.path.insert(0, out)
+from vpn.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
+
+
+def read(name):
+    with open(os.path.join(certs, name), "rb") as f:
+        return f.read()
+
+
+class Auth(auth_pb2_grpc.AuthServiceServicer):
+    def CheckPolicy(self, request, context):
+        user = request.username
+        if user == "slow":
+            time.sleep(2)
+        if user == "broken":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "portal database down")
+        if user == "bob":
+            return auth_pb2.CheckPolicyResponse(allowed=False, deny_reason="not today")
+        reply = auth_pb2.CheckPolicyResponse(allowed=True)
+        if user == "alice":
+            reply.routes.append("10.0.0.0/8")
+            reply.metadata["peer"] = context.peer()
+            reply.metadata["client_ip"] = request.client_ip
+        return reply
+
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
+creds = grpc.ssl_server_credentials([(read("server.key"), read("server.pem"))],
+                                    root_certificates=read("ca.pem"), require_client_auth=True)
+port = server.add_secure_port("127.0.0.1:0", creds)
+server.start()
+print(f"listening {port}", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+server.stop(0)
