@@ -210,7 +210,10 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
             None
         };
         let stopped_by = future::or(serving, control).await;
-        drain(&active).await;
+        if let Some(endpoint) = &grpc {
+            endpoint.shut_down();
+        }
+        drain(&active, grpc.as_ref()).await;
         stopped_by
     }));
     log::info!(
@@ -234,14 +237,19 @@ fn reload_grpc(endpoint: Option<&Endpoint>, config: &Config) {
     }
 }
 
-/// Waits until no request is in progress, or [`DRAIN_TIME`] has passed.
-async fn drain(active: &Cell<u32>) {
+/// Waits until no local request and no gRPC connection is open, or [`DRAIN_TIME`] has passed.
+async fn drain(active: &Cell<u32>, grpc: Option<&Endpoint>) {
+    let open = || active.get() + grpc.map_or(0, Endpoint::open_connections);
     let give_up = Instant::now() + DRAIN_TIME;
-    while active.get() > 0 && Instant::now() < give_up {
+    while open() > 0 && Instant::now() < give_up {
         Timer::after(Duration::from_millis(10)).await;
     }
-    if active.get() > 0 {
-        log::warn!("{} request(s) still open at shutdown", active.get());
+    if open() > 0 {
+        log::warn!(
+            "{} request(s) and {} gRPC connection(s) still open at shutdown",
+            active.get(),
+            grpc.map_or(0, Endpoint::open_connections)
+        );
     }
 }
 

@@ -145,3 +145,16 @@ fn connections_beyond_max_connections_are_closed_on_arrival() {
     );
     d.wait_stderr("connections open (grpc.max_connections)");
 }
+
+#[test]
+fn sigterm_with_grpc_enabled_stops_cleanly() {
+    let dir = TempDir::new("grpc-term");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let mut d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    let _idle = std::net::TcpStream::connect(&address).unwrap();
+    d.signal(common::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0));
+    assert!(d.stderr().contains("stopping (SIGTERM)"), "{}", d.stderr());
+}

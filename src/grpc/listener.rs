@@ -2,7 +2,7 @@
 //! (re-read on SIGHUP; a bad new certificate keeps the old one and says why), the allow-list
 //! of client identities, and the accept loop.
 
-use super::server::{serve_connection, Router, Settings};
+use super::server::{serve_connection, Router, Settings, Shutdown};
 use super::tls::{server_config, TlsError, TlsFiles};
 use crate::config::Grpc;
 use async_executor::LocalExecutor;
@@ -46,6 +46,7 @@ pub struct Endpoint {
     tls: RefCell<Arc<ServerConfig>>,
     settings: RefCell<Rc<Settings>>,
     router: Rc<Router>,
+    shutdown: Rc<Shutdown>,
 }
 
 fn files(config: &Grpc) -> Result<(PathBuf, PathBuf, PathBuf), StartError> {
@@ -88,6 +89,7 @@ impl Endpoint {
             tls: RefCell::new(tls),
             settings: RefCell::new(settings(config)),
             router: Rc::new(router),
+            shutdown: Rc::new(Shutdown::new()),
         })
     }
 
@@ -110,6 +112,16 @@ impl Endpoint {
         }
     }
 
+    /// Sends GOAWAY on every connection; calls in flight may finish.
+    pub fn shut_down(&self) {
+        self.shutdown.request();
+    }
+
+    /// Connections still open.
+    pub fn open_connections(&self) -> u32 {
+        self.active.get()
+    }
+
     /// Accepts connections until dropped; each runs as its own task.
     pub async fn serve(&self, executor: &'static LocalExecutor<'static>) {
         loop {
@@ -126,10 +138,11 @@ impl Endpoint {
                     let settings = self.settings.borrow().clone();
                     let router = self.router.clone();
                     let active = self.active.clone();
+                    let shutdown = self.shutdown.clone();
                     active.set(active.get() + 1);
                     executor
                         .spawn(async move {
-                            serve_connection(tcp, tls, router, settings, executor).await;
+                            serve_connection(tcp, tls, router, settings, executor, shutdown).await;
                             active.set(active.get() - 1);
                         })
                         .detach();

@@ -71,6 +71,40 @@ impl Router {
     }
 }
 
+/// Tells connections to stop taking new calls (GOAWAY) and finish the ones in flight.
+#[derive(Default)]
+pub struct Shutdown {
+    requested: std::cell::Cell<bool>,
+    waiters: std::cell::RefCell<Vec<std::task::Waker>>,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Starts the graceful shutdown of every connection holding this handle.
+    pub fn request(&self) {
+        self.requested.set(true);
+        for waker in self.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once shutdown is requested.
+    pub async fn requested(&self) {
+        future::poll_fn(|cx| {
+            if self.requested.get() {
+                std::task::Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
 /// Bounds for one server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -101,12 +135,15 @@ impl Default for Settings {
 
 /// Serves one accepted TCP connection until it closes. Streams run as tasks on `executor`,
 /// which must live as long as the process (the daemon leaks its one executor for this).
+/// When `shutdown` is requested the connection sends GOAWAY, lets the calls in flight finish,
+/// then closes.
 pub async fn serve_connection(
     tcp: Async<TcpStream>,
     tls: Arc<ServerConfig>,
     router: Rc<Router>,
     settings: Rc<Settings>,
     executor: &'static LocalExecutor<'static>,
+    shutdown: Rc<Shutdown>,
 ) {
     let _ = tcp.get_ref().set_nodelay(true);
     let remote = tcp
@@ -180,7 +217,29 @@ pub async fn serve_connection(
     };
     let pings = connection.ping_pong();
     let accept = async {
-        while let Some(next) = connection.accept().await {
+        let mut going_away = false;
+        loop {
+            let next = if going_away {
+                connection.accept().await
+            } else {
+                let next = async { Some(connection.accept().await) };
+                let stop = async {
+                    shutdown.requested().await;
+                    None
+                };
+                match future::or(next, stop).await {
+                    Some(next) => next,
+                    None => {
+                        log::debug!(
+                            "gRPC connection from {remote}: GOAWAY, finishing calls in flight"
+                        );
+                        connection.graceful_shutdown();
+                        going_away = true;
+                        continue;
+                    }
+                }
+            };
+            let Some(next) = next else { break };
             match next {
                 Ok((request, respond)) => {
                     let (router, settings, peer) = (router.clone(), settings.clone(), peer.clone());

@@ -5,6 +5,7 @@ use crate::grpc::tls::{client_config, server_config, test_certs, TlsFiles};
 use futures_rustls::TlsConnector;
 use h2::client::SendRequest;
 use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use std::net::TcpListener;
 
 thread_local! {
@@ -100,7 +101,15 @@ where
         let server = ex.spawn({
             async move {
                 let (tcp, _) = listener.accept().await.unwrap();
-                serve_connection(tcp, server_tls, router, settings, ex).await;
+                serve_connection(
+                    tcp,
+                    server_tls,
+                    router,
+                    settings,
+                    ex,
+                    Rc::new(Shutdown::new()),
+                )
+                .await;
             }
         });
         let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
@@ -343,14 +352,8 @@ fn a_client_reset_cancels_the_handler() {
     });
 }
 
-/// Serves one connection with `settings`; the client completes TLS and h2, then either keeps
-/// polling its connection (answering pings) or goes silent. Returns whether the server closed
-/// the connection within `wait`.
-fn server_closes_connection(
-    settings: Settings,
-    client_answers_pings: bool,
-    wait: Duration,
-) -> bool {
+/// Server and client TLS configurations from the test PKI.
+fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     let d = test_certs();
     let files = |cert: &str| {
         (
@@ -360,7 +363,7 @@ fn server_closes_connection(
         )
     };
     let (ca, cert, key) = files("server");
-    let server_tls = server_config(
+    let server = server_config(
         TlsFiles {
             ca: &ca,
             cert: &cert,
@@ -370,7 +373,7 @@ fn server_closes_connection(
     )
     .unwrap();
     let (ca, cert, key) = files("client");
-    let client_tls = client_config(
+    let client = client_config(
         TlsFiles {
             ca: &ca,
             cert: &cert,
@@ -379,6 +382,18 @@ fn server_closes_connection(
         false,
     )
     .unwrap();
+    (server, client)
+}
+
+/// Serves one connection with `settings`; the client completes TLS and h2, then either keeps
+/// polling its connection (answering pings) or goes silent. Returns whether the server closed
+/// the connection within `wait`.
+fn server_closes_connection(
+    settings: Settings,
+    client_answers_pings: bool,
+    wait: Duration,
+) -> bool {
+    let (server_tls, client_tls) = configs();
     let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
     let addr = listener.get_ref().local_addr().unwrap();
     let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
@@ -386,7 +401,15 @@ fn server_closes_connection(
     async_io::block_on(ex.run(async {
         let server = ex.spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            serve_connection(tcp, server_tls, Rc::new(router()), settings, ex).await;
+            serve_connection(
+                tcp,
+                server_tls,
+                Rc::new(router()),
+                settings,
+                ex,
+                Rc::new(Shutdown::new()),
+            )
+            .await;
         });
         let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
         let tls = TlsConnector::from(client_tls)
@@ -434,27 +457,7 @@ fn keepalive_pings_drop_a_silent_client_and_keep_a_live_one() {
 
 #[test]
 fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
-    let d = test_certs();
-    let (ca, cert, key) = (d.join("ca.pem"), d.join("server.pem"), d.join("server.key"));
-    let server_tls = server_config(
-        TlsFiles {
-            ca: &ca,
-            cert: &cert,
-            key: &key,
-        },
-        false,
-    )
-    .unwrap();
-    let (ca, cert, key) = (d.join("ca.pem"), d.join("client.pem"), d.join("client.key"));
-    let client_tls = client_config(
-        TlsFiles {
-            ca: &ca,
-            cert: &cert,
-            key: &key,
-        },
-        false,
-    )
-    .unwrap();
+    let (server_tls, client_tls) = configs();
     let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
     let addr = listener.get_ref().local_addr().unwrap();
     let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
@@ -465,7 +468,15 @@ fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
     let closed = async_io::block_on(ex.run(async {
         let server = ex.spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            serve_connection(tcp, server_tls, Rc::new(router()), settings, ex).await;
+            serve_connection(
+                tcp,
+                server_tls,
+                Rc::new(router()),
+                settings,
+                ex,
+                Rc::new(Shutdown::new()),
+            )
+            .await;
         });
         let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
         let _tls = TlsConnector::from(client_tls)
@@ -486,4 +497,65 @@ fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
         .await
     }));
     assert!(closed, "the silent connection was not dropped");
+}
+
+#[test]
+fn graceful_shutdown_finishes_calls_in_flight_then_closes() {
+    let (server_tls, client_tls) = configs();
+    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let shutdown = Rc::new(Shutdown::new());
+    let server_shutdown = shutdown.clone();
+    async_io::block_on(ex.run(async {
+        let server = ex.spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let settings = Rc::new(Settings::default());
+            serve_connection(
+                tcp,
+                server_tls,
+                Rc::new(router()),
+                settings,
+                ex,
+                server_shutdown,
+            )
+            .await;
+        });
+        let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
+        let tls = TlsConnector::from(client_tls)
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        let (mut send, connection) = h2::client::handshake(TokioIo(tls)).await.unwrap();
+        let _driver = ex.spawn(async move {
+            let _ = connection.await;
+        });
+        let slow = ex.spawn(async move {
+            call(&mut send, "/test.v1.Echo/Slow", &[], framed(b"in flight")).await
+        });
+        Timer::after(Duration::from_millis(100)).await;
+        shutdown.request();
+        let seen = slow.await;
+        assert_eq!(
+            seen.code(),
+            Some(Code::Ok),
+            "the call in flight must finish"
+        );
+        assert_eq!(seen.messages, [Bytes::from_static(b"in flight")]);
+        let closed = future::or(
+            async {
+                server.await;
+                true
+            },
+            async {
+                Timer::after(Duration::from_secs(3)).await;
+                false
+            },
+        )
+        .await;
+        assert!(
+            closed,
+            "the connection should close once its calls are done"
+        );
+    }));
 }
