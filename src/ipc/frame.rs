@@ -127,9 +127,9 @@ pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<(Kind, u32), FrameErro
 
 /// Decodes a JSON payload after checking that it is strictly valid JSON of bounded depth.
 ///
-/// The check is not optional: nanoserde's decoder panics (`unimplemented!`) on some malformed
-/// input when skipping an unknown field, and under `panic = "abort"` that would end the daemon.
-/// Given syntactically valid JSON it only returns errors.
+/// The check is not optional: nanoserde's decoder panics on some malformed input when skipping
+/// an unknown field (an unimplemented-macro path), and under `panic = "abort"` that would end the
+/// daemon. Given syntactically valid JSON it only returns errors.
 pub fn decode_json<T: DeJson>(payload: &[u8]) -> Result<T, FrameError> {
     let text =
         std::str::from_utf8(payload).map_err(|_| FrameError::BadPayload("not UTF-8".into()))?;
