@@ -293,6 +293,9 @@ fn read_grpc(mut r: SectionReader) -> Grpc {
         max_connections: r.or("max_connections", d.max_connections, |s| {
             number_in(s, 1, 1024)
         }),
+        max_message_size: r.or("max_message_size", d.max_message_size, |s| {
+            number_in(s, 1024, 64 << 20)
+        }),
     };
     r.finish();
     grpc

@@ -176,6 +176,8 @@ pub struct Grpc {
     pub allow_tls12: bool,
     /// Connections served at once; more are closed on arrival.
     pub max_connections: u32,
+    /// Largest request message accepted, in bytes.
+    pub max_message_size: u32,
 }
 
 /// `config control 'control'`: the outbound stream for routers behind NAT.
@@ -357,6 +359,7 @@ impl Default for Grpc {
             allowed_client: Vec::new(),
             allow_tls12: false,
             max_connections: 32,
+            max_message_size: 4 << 20,
         }
     }
 }
@@ -537,7 +540,8 @@ impl Config {
             .set_opt("key", g.key.as_ref())
             .list("allowed_client", g.allowed_client.iter().cloned())
             .set("allow_tls12", format_bool(g.allow_tls12))
-            .set("max_connections", g.max_connections.to_string());
+            .set("max_connections", g.max_connections.to_string())
+            .set("max_message_size", g.max_message_size.to_string());
         sections.push(s.0);
 
         let c = &self.control;

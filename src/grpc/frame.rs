@@ -80,7 +80,8 @@ impl Decoder {
             ));
         }
         if self.buffer.len() < PREFIX_LEN + len {
-            self.buffer.reserve(PREFIX_LEN + len - self.buffer.len());
+            // No reserve from the announced length: memory follows the bytes that arrive, so a
+            // peer announcing big messages on many streams cannot make us allocate up front.
             return Ok(None);
         }
         self.buffer.advance(PREFIX_LEN);
@@ -181,6 +182,18 @@ mod tests {
         let mut d = Decoder::new(DEFAULT_MAX_MESSAGE);
         d.push(b"\x02\x00\x00\x00\x01x");
         assert_eq!(d.next_message().unwrap_err().code, Code::Internal);
+    }
+
+    #[test]
+    fn memory_follows_arrived_bytes_not_announced_lengths() {
+        let mut d = Decoder::new(DEFAULT_MAX_MESSAGE);
+        d.push(b"\x00\x00\x3f\xff\xffab"); // announces almost 4 MiB, sends 2 bytes
+        assert_eq!(d.next_message().unwrap(), None);
+        assert!(
+            d.buffer.capacity() < 64 * 1024,
+            "reserved {}",
+            d.buffer.capacity()
+        );
     }
 
     #[test]

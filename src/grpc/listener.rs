@@ -72,6 +72,7 @@ fn tls(config: &Grpc) -> Result<Arc<ServerConfig>, StartError> {
 fn settings(config: &Grpc) -> Rc<Settings> {
     Rc::new(Settings {
         allowed_clients: config.allowed_client.clone(),
+        max_message: config.max_message_size as usize,
         ..Settings::default()
     })
 }
