@@ -63,6 +63,52 @@ fn router() -> Router {
     r
 }
 
+/// An executor that lives as long as the process, as the server wants (like the daemon's).
+fn leaked_executor() -> &'static LocalExecutor<'static> {
+    Box::leak(Box::new(LocalExecutor::new()))
+}
+
+/// Listens on a free loopback port, spawns a server for the first connection, and connects a
+/// TLS client to it. Returns the server's task and the client's TLS stream.
+async fn start_one(
+    ex: &'static LocalExecutor<'static>,
+    server_tls: Arc<ServerConfig>,
+    client_tls: Arc<ClientConfig>,
+    settings: Rc<Settings>,
+    shutdown: Rc<Shutdown>,
+) -> (
+    async_executor::Task<()>,
+    futures_rustls::client::TlsStream<Async<TcpStream>>,
+) {
+    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    let server = ex.spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        serve_connection(tcp, server_tls, Rc::new(router()), settings, ex, shutdown).await;
+    });
+    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
+    let tls = TlsConnector::from(client_tls)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    (server, tls)
+}
+
+/// Whether `task` finishes within `wait`.
+async fn finishes_within(task: async_executor::Task<()>, wait: Duration) -> bool {
+    future::or(
+        async {
+            task.await;
+            true
+        },
+        async {
+            Timer::after(wait).await;
+            false
+        },
+    )
+    .await
+}
+
 /// Starts a server for one connection and a client; runs `test` with the client.
 fn with_server<T>(allowed: &[&str], client_cert: &str, test: T)
 where
@@ -92,31 +138,10 @@ where
         allowed_clients: allowed.iter().map(|s| s.to_string()).collect(),
         ..Settings::default()
     });
-    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let addr = listener.get_ref().local_addr().unwrap();
-    // The server wants an executor that lives as long as the process, like the daemon's.
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let router = Rc::new(router());
+    let ex = leaked_executor();
     async_io::block_on(ex.run(async {
-        let server = ex.spawn({
-            async move {
-                let (tcp, _) = listener.accept().await.unwrap();
-                serve_connection(
-                    tcp,
-                    server_tls,
-                    router,
-                    settings,
-                    ex,
-                    Rc::new(Shutdown::new()),
-                )
-                .await;
-            }
-        });
-        let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-        let tls = TlsConnector::from(client_tls)
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
+        let shutdown = Rc::new(Shutdown::new());
+        let (server, tls) = start_one(ex, server_tls, client_tls, settings, shutdown).await;
         let (mut send, connection) = h2::client::handshake(TokioIo(tls)).await.unwrap();
         let conn_task = ex.spawn(async move {
             let _ = connection.await;
@@ -394,45 +419,18 @@ fn server_closes_connection(
     wait: Duration,
 ) -> bool {
     let (server_tls, client_tls) = configs();
-    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let addr = listener.get_ref().local_addr().unwrap();
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let settings = Rc::new(settings);
+    let ex = leaked_executor();
     async_io::block_on(ex.run(async {
-        let server = ex.spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            serve_connection(
-                tcp,
-                server_tls,
-                Rc::new(router()),
-                settings,
-                ex,
-                Rc::new(Shutdown::new()),
-            )
-            .await;
-        });
-        let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-        let tls = TlsConnector::from(client_tls)
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
+        let shutdown = Rc::new(Shutdown::new());
+        let (server, tls) =
+            start_one(ex, server_tls, client_tls, Rc::new(settings), shutdown).await;
         let (send, connection) = h2::client::handshake(TokioIo(tls)).await.unwrap();
         let _client = client_answers_pings.then(|| {
             ex.spawn(async move {
                 let _ = connection.await;
             })
         });
-        let closed = future::or(
-            async {
-                server.await;
-                true
-            },
-            async {
-                Timer::after(wait).await;
-                false
-            },
-        )
-        .await;
+        let closed = finishes_within(server, wait).await;
         drop(send);
         closed
     }))
@@ -458,43 +456,16 @@ fn keepalive_pings_drop_a_silent_client_and_keep_a_live_one() {
 #[test]
 fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
     let (server_tls, client_tls) = configs();
-    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let addr = listener.get_ref().local_addr().unwrap();
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let ex = leaked_executor();
     let settings = Rc::new(Settings {
         handshake_timeout: Duration::from_millis(200),
         ..Settings::default()
     });
     let closed = async_io::block_on(ex.run(async {
-        let server = ex.spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            serve_connection(
-                tcp,
-                server_tls,
-                Rc::new(router()),
-                settings,
-                ex,
-                Rc::new(Shutdown::new()),
-            )
-            .await;
-        });
-        let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-        let _tls = TlsConnector::from(client_tls)
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
-        // TLS is up; no HTTP/2 preface follows.
-        future::or(
-            async {
-                server.await;
-                true
-            },
-            async {
-                Timer::after(Duration::from_secs(3)).await;
-                false
-            },
-        )
-        .await
+        let shutdown = Rc::new(Shutdown::new());
+        // TLS comes up; no HTTP/2 preface follows.
+        let (server, _tls) = start_one(ex, server_tls, client_tls, settings, shutdown).await;
+        finishes_within(server, Duration::from_secs(3)).await
     }));
     assert!(closed, "the silent connection was not dropped");
 }
@@ -502,30 +473,11 @@ fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
 #[test]
 fn graceful_shutdown_finishes_calls_in_flight_then_closes() {
     let (server_tls, client_tls) = configs();
-    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let addr = listener.get_ref().local_addr().unwrap();
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let ex = leaked_executor();
     let shutdown = Rc::new(Shutdown::new());
-    let server_shutdown = shutdown.clone();
     async_io::block_on(ex.run(async {
-        let server = ex.spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let settings = Rc::new(Settings::default());
-            serve_connection(
-                tcp,
-                server_tls,
-                Rc::new(router()),
-                settings,
-                ex,
-                server_shutdown,
-            )
-            .await;
-        });
-        let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-        let tls = TlsConnector::from(client_tls)
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
+        let settings = Rc::new(Settings::default());
+        let (server, tls) = start_one(ex, server_tls, client_tls, settings, shutdown.clone()).await;
         let (mut send, connection) = h2::client::handshake(TokioIo(tls)).await.unwrap();
         let _driver = ex.spawn(async move {
             let _ = connection.await;
@@ -542,19 +494,8 @@ fn graceful_shutdown_finishes_calls_in_flight_then_closes() {
             "the call in flight must finish"
         );
         assert_eq!(seen.messages, [Bytes::from_static(b"in flight")]);
-        let closed = future::or(
-            async {
-                server.await;
-                true
-            },
-            async {
-                Timer::after(Duration::from_secs(3)).await;
-                false
-            },
-        )
-        .await;
         assert!(
-            closed,
+            finishes_within(server, Duration::from_secs(3)).await,
             "the connection should close once its calls are done"
         );
     }));
