@@ -2,8 +2,9 @@
 //! vpn.v1.AuthService over mutual TLS. `tests/run.sh` provides grpcio (OCSERV_AGENT_PYTHON).
 
 use async_executor::LocalExecutor;
+use bytes::Bytes;
 use ocserv_agent::grpc::client::{Channel, Settings};
-use ocserv_agent::grpc::status::Code;
+use ocserv_agent::grpc::status::{Code, Status};
 use ocserv_agent::grpc::tls::{client_config, TlsFiles};
 use ocserv_agent::proto::vpn::v1::{CheckPolicyRequest, CheckPolicyResponse};
 use prost::Message;
@@ -95,6 +96,11 @@ fn ask(user: &str) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Asks the portal about `user`, driving the channel's executor meanwhile.
+fn check(ch: &Channel, user: &str, timeout: Duration) -> Result<Bytes, Status> {
+    block(executor(), ch.unary(CHECK_POLICY, &ask(user), timeout))
+}
+
 /// Runs `f` while driving `ex`, where the channel's connection task lives.
 fn block<T>(ex: &'static LocalExecutor<'static>, f: impl std::future::Future<Output = T>) -> T {
     async_io::block_on(ex.run(f))
@@ -107,51 +113,31 @@ fn decisions_errors_deadlines_and_connection_reuse() {
     let ch = channel(&pki, portal.port, "ca.pem");
     let ex = executor();
 
-    let alice = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
-    )
-    .unwrap();
+    let alice = check(&ch, "alice", Duration::from_secs(5)).unwrap();
     let alice = CheckPolicyResponse::decode(alice).unwrap();
     assert!(alice.allowed);
     assert_eq!(alice.routes, ["10.0.0.0/8"]);
     assert_eq!(alice.metadata["client_ip"], "192.0.2.7");
-    let again = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
-    )
-    .unwrap();
+    let again = check(&ch, "alice", Duration::from_secs(5)).unwrap();
     let again = CheckPolicyResponse::decode(again).unwrap();
     assert_eq!(
         alice.metadata["peer"], again.metadata["peer"],
         "the connection is reused"
     );
 
-    let bob = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("bob"), Duration::from_secs(5)),
-    )
-    .unwrap();
+    let bob = check(&ch, "bob", Duration::from_secs(5)).unwrap();
     let bob = CheckPolicyResponse::decode(bob).unwrap();
     assert!(!bob.allowed);
     assert_eq!(bob.deny_reason, "not today");
 
-    let e = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("broken"), Duration::from_secs(5)),
-    )
-    .unwrap_err();
+    let e = check(&ch, "broken", Duration::from_secs(5)).unwrap_err();
     assert_eq!(
         (e.code, e.message.as_str()),
         (Code::Unavailable, "portal database down")
     );
 
     let started = Instant::now();
-    let e = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("slow"), Duration::from_millis(300)),
-    )
-    .unwrap_err();
+    let e = check(&ch, "slow", Duration::from_millis(300)).unwrap_err();
     assert_eq!(e.code, Code::DeadlineExceeded);
     assert!(started.elapsed() < Duration::from_millis(1500));
 
@@ -167,11 +153,7 @@ fn decisions_errors_deadlines_and_connection_reuse() {
     assert_eq!(e.code, Code::Unimplemented);
 
     // Still usable after all that.
-    assert!(block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("carol"), Duration::from_secs(5))
-    )
-    .is_ok());
+    assert!(check(&ch, "carol", Duration::from_secs(5)).is_ok());
 }
 
 #[test]
@@ -179,12 +161,7 @@ fn a_server_we_do_not_trust_is_unavailable() {
     let pki = certs("trust");
     let portal = start_portal(&pki);
     let ch = channel(&pki, portal.port, "other-ca.pem");
-    let ex = executor();
-    let e = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
-    )
-    .unwrap_err();
+    let e = check(&ch, "alice", Duration::from_secs(5)).unwrap_err();
     assert_eq!(e.code, Code::Unavailable);
     assert!(e.message.contains("TLS"), "{}", e.message);
 }
@@ -199,21 +176,12 @@ fn a_down_portal_is_unavailable_and_retries_back_off() {
         .unwrap()
         .port();
     let ch = channel(&pki, port, "ca.pem");
-    let ex = executor();
-    let e = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
-    )
-    .unwrap_err();
+    let e = check(&ch, "alice", Duration::from_secs(5)).unwrap_err();
     assert_eq!(e.code, Code::Unavailable);
     assert!(e.message.contains("cannot connect"), "{}", e.message);
     // Within the backoff, the next call fails at once and says when it will try again.
     let started = Instant::now();
-    let e = block(
-        ex,
-        ch.unary(CHECK_POLICY, &ask("alice"), Duration::from_secs(5)),
-    )
-    .unwrap_err();
+    let e = check(&ch, "alice", Duration::from_secs(5)).unwrap_err();
     assert_eq!(e.code, Code::Unavailable);
     assert!(e.message.contains("next attempt in"), "{}", e.message);
     assert!(started.elapsed() < Duration::from_millis(50));

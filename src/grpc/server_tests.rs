@@ -226,6 +226,14 @@ fn handler_errors_travel_as_trailers_only_with_an_encoded_message() {
     });
 }
 
+/// (what, extra headers, body, expected status) of a call that must fail before the handler.
+type EarlyError = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Bytes,
+    Code,
+);
+
 #[test]
 fn early_errors() {
     with_server(&[], "client", |send| {
@@ -234,48 +242,51 @@ fn early_errors() {
             assert_eq!(seen.code(), Some(Code::Unimplemented));
             assert!(seen.message().contains("unknown method /test.v1.Echo/Nope"));
 
-            let seen = call(send, "/test.v1.Echo/Echo", &[], framed(&[0u8; 2000])).await;
-            assert_eq!(seen.code(), Some(Code::ResourceExhausted));
-
             let mut compressed = framed(b"abc").to_vec();
             compressed[0] = 1;
-            let seen = call(send, "/test.v1.Echo/Echo", &[], compressed.into()).await;
-            assert_eq!(seen.code(), Some(Code::Unimplemented));
-
-            let seen = call(
-                send,
-                "/test.v1.Echo/Echo",
-                &[("grpc-encoding", "gzip")],
-                framed(b"x"),
-            )
-            .await;
-            assert_eq!(seen.code(), Some(Code::Unimplemented));
-
-            let seen = call(
-                send,
-                "/test.v1.Echo/Echo",
-                &[("grpc-timeout", "soon")],
-                framed(b"x"),
-            )
-            .await;
-            assert_eq!(seen.code(), Some(Code::Internal));
-
-            let seen = call(
-                send,
-                "/test.v1.Echo/Echo",
-                &[],
-                Bytes::from_static(b"\0\0\0\0\x09abc"),
-            )
-            .await;
-            assert_eq!(seen.code(), Some(Code::Internal), "truncated message");
-
             let two = [framed(b"a"), framed(b"b")].concat();
-            let seen = call(send, "/test.v1.Echo/Echo", &[], two.into()).await;
-            assert_eq!(
-                seen.code(),
-                Some(Code::Unimplemented),
-                "two messages in a unary call"
-            );
+            let cases: Vec<EarlyError> = vec![
+                (
+                    "oversized",
+                    &[],
+                    framed(&[0u8; 2000]),
+                    Code::ResourceExhausted,
+                ),
+                (
+                    "compressed flag",
+                    &[],
+                    compressed.into(),
+                    Code::Unimplemented,
+                ),
+                (
+                    "gzip encoding",
+                    &[("grpc-encoding", "gzip")],
+                    framed(b"x"),
+                    Code::Unimplemented,
+                ),
+                (
+                    "malformed timeout",
+                    &[("grpc-timeout", "soon")],
+                    framed(b"x"),
+                    Code::Internal,
+                ),
+                (
+                    "truncated message",
+                    &[],
+                    Bytes::from_static(b"\0\0\0\0\x09abc"),
+                    Code::Internal,
+                ),
+                (
+                    "two messages in a unary call",
+                    &[],
+                    two.into(),
+                    Code::Unimplemented,
+                ),
+            ];
+            for (what, headers, body, code) in cases {
+                let seen = call(send, "/test.v1.Echo/Echo", headers, body).await;
+                assert_eq!(seen.code(), Some(code), "{what}");
+            }
         })
     });
 }

@@ -11,29 +11,20 @@ CheckPolicy answers by username:
   other    allowed
 """
 
-import os
 import sys
-import tempfile
 import time
 from concurrent import futures
 
 import grpc
-import grpc_tools
-from grpc_tools import protoc
+
+import stubs  # tests/interop/stubs.py, next to this file
 
 certs, proto_dir = sys.argv[1:3]
-out = tempfile.mkdtemp()
-well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-if protoc.main(["protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={out}",
-                f"--grpc_python_out={out}", "vpn/v1/auth.proto"]) != 0:
-    sys.exit("protoc failed on proto/vpn/v1/auth.proto")
-sys.path.insert(0, out)
+stubs.generate(proto_dir, "vpn/v1/auth.proto")
 from vpn.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
 
 
-def read(name):
-    with open(os.path.join(certs, name), "rb") as f:
-        return f.read()
+read = stubs.reader(certs)
 
 
 class Auth(auth_pb2_grpc.AuthServiceServicer):

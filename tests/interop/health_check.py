@@ -5,30 +5,21 @@ Prints one line per check and a closing 'N passed, N failed'; exits non-zero on 
 """
 
 import concurrent.futures
-import os
 import sys
-import tempfile
 import time
 
 import grpc
-import grpc_tools
-from grpc_tools import protoc
+
+import stubs  # tests/interop/stubs.py, next to this file
 
 address, certs, proto_dir = sys.argv[1:4]
 quick = len(sys.argv) > 4 and sys.argv[4] == "quick"
 
-out = tempfile.mkdtemp()
-well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-if protoc.main(["protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={out}",
-                f"--grpc_python_out={out}", "agent/v1/agent.proto"]) != 0:
-    sys.exit("protoc failed on proto/agent/v1/agent.proto")
-sys.path.insert(0, out)
+stubs.generate(proto_dir, "agent/v1/agent.proto")
 from agent.v1 import agent_pb2, agent_pb2_grpc  # noqa: E402
 
 
-def read(name):
-    with open(os.path.join(certs, name), "rb") as f:
-        return f.read()
+read = stubs.reader(certs)
 
 
 def channel(cert="client", with_cert=True, options=()):

@@ -1,0 +1,27 @@
+"""Shared by the Python gRPC peers: Python stubs generated from our proto/ (so the peers speak
+exactly the contract the agent does), and reading the test PKI."""
+
+import os
+import sys
+import tempfile
+
+import grpc_tools
+from grpc_tools import protoc
+
+
+def generate(proto_dir, proto_file):
+    """Generates stubs for `proto_file` (relative to `proto_dir`) and makes them importable."""
+    out = tempfile.mkdtemp()
+    well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+    if protoc.main(["protoc", f"-I{proto_dir}", f"-I{well_known}", f"--python_out={out}",
+                    f"--grpc_python_out={out}", proto_file]) != 0:
+        sys.exit(f"protoc failed on proto/{proto_file}")
+    sys.path.insert(0, out)
+
+
+def reader(certs):
+    """A function reading a file of the PKI directory `certs` as bytes."""
+    def read(name):
+        with open(os.path.join(certs, name), "rb") as f:
+            return f.read()
+    return read
