@@ -1,21 +1,26 @@
-//! The gRPC client (agent → portal): one reused HTTP/2 connection over mutual TLS, unary calls
-//! with a deadline, and a jittered backoff between failed connection attempts.
+//! The gRPC client (agent → portal): one reused HTTP/2 connection over mutual TLS, unary and
+//! streaming calls with deadlines and metadata, keepalive pings while calls are open, and a
+//! jittered backoff between failed connection attempts.
 //!
 //! Every failure comes back as a [`Status`], mapped as gRPC says: connection and TLS failures
 //! are UNAVAILABLE, a reset stream maps by its reason, a non-gRPC HTTP answer by its status, an
 //! expired deadline is DEADLINE_EXCEEDED. While the backoff runs, calls fail at once with
 //! UNAVAILABLE instead of each waiting for a connect timeout: the hook's deadline is short.
 
-use super::frame::{self, Decoder};
+use super::body::Outgoing;
+use super::client_call::{before, OpenCall};
+pub use super::client_call::{CallOptions, Receiver, Response, Sender};
+use super::frame;
 use super::io::TokioIo;
+use super::keepalive::{self, Keepalive};
 use super::status::{Code, Status};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_lite::future;
 use futures_rustls::TlsConnector;
 use h2::client::SendRequest;
-use http::{HeaderMap, Request};
+use http::Request;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
@@ -38,6 +43,10 @@ pub struct Settings {
     /// First wait after a failed connection attempt; doubles up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Pings while calls are open. The default interval is above the 5-minute minimum that
+    /// grpc-go and gRPC C-core servers enforce by default (pinging more often gets a GOAWAY
+    /// "too_many_pings"); a portal that permits more can be pinged more often.
+    pub keepalive: Keepalive,
 }
 
 impl Settings {
@@ -56,6 +65,10 @@ impl Settings {
             max_message: frame::DEFAULT_MAX_MESSAGE,
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            keepalive: Keepalive {
+                interval: Duration::from_secs(360),
+                timeout: Duration::from_secs(20),
+            },
         }
     }
 }
@@ -68,6 +81,8 @@ pub struct Channel {
     failures: Cell<u32>,
     retry_at: Cell<Option<Instant>>,
     rng: Cell<u32>,
+    open_calls: Rc<Cell<u32>>,
+    address: Rc<str>,
 }
 
 /// A connection in use, and whether its driver task still runs.
@@ -84,12 +99,14 @@ impl Channel {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.subsec_nanos() | 1);
         Channel {
-            settings,
             executor,
             connection: RefCell::new(None),
             failures: Cell::new(0),
             retry_at: Cell::new(None),
             rng: Cell::new(seed),
+            open_calls: Rc::new(Cell::new(0)),
+            address: settings.address.as_str().into(),
+            settings,
         }
     }
 
@@ -101,84 +118,100 @@ impl Channel {
         request: &[u8],
         timeout: Duration,
     ) -> Result<Bytes, Status> {
-        let call = self.call(path, request, timeout);
-        let expired = async {
-            Timer::after(timeout).await;
-            Err(Status::new(Code::DeadlineExceeded, "deadline exceeded"))
+        let options = CallOptions {
+            timeout: Some(timeout),
+            ..CallOptions::default()
         };
-        future::or(call, expired).await
+        Ok(self.call(path, request, &options).await?.message)
     }
 
-    async fn call(&self, path: &str, request: &[u8], timeout: Duration) -> Result<Bytes, Status> {
+    /// A unary call with metadata both ways.
+    pub async fn call(
+        &self,
+        path: &str,
+        request: &[u8],
+        options: &CallOptions,
+    ) -> Result<Response, Status> {
+        let deadline = options.timeout.map(|t| Instant::now() + t);
+        let call = async {
+            let (sender, mut receiver) = self.start(path, options, deadline).await?;
+            // A send error is not the final word: the server may already have answered (an
+            // early UNIMPLEMENTED, say), and that answer is the status to report.
+            if sender.send(request).await.is_ok() {
+                let _ = sender.close();
+            }
+            let Some(message) = receiver.message().await? else {
+                return Err(Status::new(Code::Internal, "OK without a response message"));
+            };
+            if receiver.message().await?.is_some() {
+                return Err(Status::new(
+                    Code::Internal,
+                    "more than one response message",
+                ));
+            }
+            Ok(Response {
+                message,
+                headers: receiver.headers().await?.clone(),
+                trailers: receiver.trailers().clone(),
+            })
+        };
+        before(deadline, call).await
+    }
+
+    /// Opens a streaming call (server-, client- or bidi-streaming): send with the [`Sender`],
+    /// [`Sender::close`] when done, read with the [`Receiver`]. Connecting is bounded by the
+    /// call's timeout if it has one, by the connect timeout in any case.
+    pub async fn open(
+        &self,
+        path: &str,
+        options: &CallOptions,
+    ) -> Result<(Sender, Receiver), Status> {
+        let deadline = options.timeout.map(|t| Instant::now() + t);
+        before(deadline, self.start(path, options, deadline)).await
+    }
+
+    async fn start(
+        &self,
+        path: &str,
+        options: &CallOptions,
+        deadline: Option<Instant>,
+    ) -> Result<(Sender, Receiver), Status> {
         let mut send = self.connect().await?;
-        let http_request = Request::builder()
+        let mut request = Request::builder()
             .method("POST")
             .uri(format!("https://{}{path}", self.settings.server_name))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
-            .header("grpc-timeout", super::timeout::encode(timeout))
             .header(
                 "user-agent",
                 concat!("ocserv-agent/", env!("CARGO_PKG_VERSION")),
             )
             .body(())
             .map_err(|e| Status::new(Code::Internal, format!("bad request for {path}: {e}")))?;
+        if let Some(at) = deadline {
+            let left = at.saturating_duration_since(Instant::now());
+            let value = http::HeaderValue::from_str(&super::timeout::encode(left))
+                .map_err(|e| Status::new(Code::Internal, e.to_string()))?;
+            request.headers_mut().insert("grpc-timeout", value);
+        }
+        options.metadata.write_headers(request.headers_mut());
         future::poll_fn(|cx| send.poll_ready(cx))
             .await
             .map_err(|e| self.connection_lost(e))?;
-        let (response, mut body) = send
-            .send_request(http_request, false)
+        let (response, body) = send
+            .send_request(request, false)
             .map_err(|e| self.connection_lost(e))?;
-        let mut framed = BytesMut::with_capacity(frame::PREFIX_LEN + request.len());
-        frame::encode(request, &mut framed);
-        // A send error is not the final word: the server may already have answered (an early
-        // UNIMPLEMENTED, say), and that answer is the status to report.
-        let _ = body.send_data(framed.freeze(), true);
-        let response = response.await.map_err(|e| stream_error(&e))?;
-        let (parts, mut body) = response.into_parts();
-        if parts.status != http::StatusCode::OK {
-            return Err(Status::new(
-                Code::from_http_status(parts.status.as_u16()),
-                format!(
-                    "HTTP status {} from {}",
-                    parts.status, self.settings.address
-                ),
-            ));
-        }
-        if let Some(status) = status_in(&parts.headers) {
-            // Trailers-only: no messages follow.
-            return Err(if status.is_ok() {
-                Status::new(Code::Internal, "OK without a response message")
-            } else {
-                status
-            });
-        }
-        let mut decoder = Decoder::new(self.settings.max_message);
-        let mut message = None;
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.map_err(|e| stream_error(&e))?;
-            let _ = body.flow_control().release_capacity(chunk.len());
-            decoder.push(&chunk);
-            while let Some(m) = decoder.next_message()? {
-                if message.replace(m).is_some() {
-                    return Err(Status::new(
-                        Code::Internal,
-                        "more than one response message",
-                    ));
-                }
-            }
-        }
-        decoder.finish()?;
-        let trailers = body.trailers().await.map_err(|e| stream_error(&e))?;
-        let status = trailers
-            .as_ref()
-            .and_then(status_in)
-            .unwrap_or_else(|| Status::new(Code::Internal, "response without grpc-status"));
-        match (status.is_ok(), message) {
-            (true, Some(m)) => Ok(m),
-            (true, None) => Err(Status::new(Code::Internal, "OK without a response message")),
-            (false, _) => Err(status),
-        }
+        let open = OpenCall::new(&self.open_calls);
+        Ok((
+            Sender::new(Outgoing::new(body), deadline, open.clone()),
+            Receiver::new(
+                response,
+                deadline,
+                self.settings.max_message,
+                self.address.clone(),
+                open,
+            ),
+        ))
     }
 
     /// The live connection, or a new one (unless the backoff says wait).
@@ -202,7 +235,7 @@ impl Channel {
                 ));
             }
         }
-        let attempt = async { Some(self.open().await) };
+        let attempt = async { Some(self.dial().await) };
         let timeout = async {
             Timer::after(self.settings.connect_timeout).await;
             None
@@ -223,7 +256,7 @@ impl Channel {
         }
     }
 
-    async fn open(&self) -> Result<Live, Status> {
+    async fn dial(&self) -> Result<Live, Status> {
         let unavailable = |what: String| Status::new(Code::Unavailable, what);
         let addr = &self.settings.address;
         let addrs = resolve(addr.clone())
@@ -253,17 +286,31 @@ impl Channel {
             .connect(name, tcp)
             .await
             .map_err(|e| unavailable(format!("TLS with {addr}: {e}")))?;
-        let (send, connection) = h2::client::handshake(TokioIo(tls))
+        let (send, connection) = h2::client::Builder::new()
+            .max_send_buffer_size(64 * 1024)
+            .data_frame_budget(super::body::DATA_FRAME_BUDGET)
+            .handshake(TokioIo(tls))
             .await
             .map_err(|e| unavailable(format!("HTTP/2 with {addr}: {e}")))?;
         let alive = Rc::new(Cell::new(true));
         let flag = alive.clone();
         let address = addr.clone();
+        let open_calls = self.open_calls.clone();
+        let keepalive = self.settings.keepalive;
         self.executor
             .spawn(async move {
-                if let Err(e) = connection.await {
-                    log::debug!("connection to {address} ended: {e}");
-                }
+                let mut connection = connection;
+                let pings = connection.ping_pong();
+                let drive = async {
+                    if let Err(e) = connection.await {
+                        log::debug!("connection to {address} ended: {e}");
+                    }
+                };
+                let watch = async {
+                    keepalive::run(pings, keepalive, || open_calls.get() > 0).await;
+                    log::info!("{address} did not answer a keepalive ping; reconnecting");
+                };
+                future::or(drive, watch).await;
                 flag.set(false);
             })
             .detach();
@@ -296,24 +343,6 @@ impl Channel {
             format!("connection to {} lost: {e}", self.settings.address),
         )
     }
-}
-
-fn stream_error(e: &h2::Error) -> Status {
-    match e.reason() {
-        Some(reason) => Status::new(
-            Code::from_reset(reason.into()),
-            format!("stream reset: {e}"),
-        ),
-        None => Status::new(Code::Unavailable, format!("connection lost: {e}")),
-    }
-}
-
-fn status_in(headers: &HeaderMap) -> Option<Status> {
-    let code = headers.get("grpc-status")?;
-    Some(Status::from_trailers(
-        code.as_bytes(),
-        headers.get("grpc-message").map(|v| v.as_bytes()),
-    ))
 }
 
 /// Resolves `host:port` on a thread of its own: a DNS lookup can take seconds on a router

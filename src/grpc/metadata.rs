@@ -130,6 +130,26 @@ impl Metadata {
     }
 }
 
+impl Metadata {
+    /// Appends these entries to outgoing headers. Entries are valid by construction, so
+    /// nothing is dropped in practice; a pair HTTP rejects anyway is skipped, not fatal.
+    pub fn write_headers(&self, headers: &mut http::HeaderMap) {
+        for (key, value) in self.to_headers() {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(key.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                headers.append(k, v);
+            }
+        }
+    }
+
+    /// Custom metadata from received headers (see [`Metadata::from_headers`]).
+    pub fn from_header_map(headers: &http::HeaderMap) -> Result<Metadata, InvalidMetadata> {
+        Metadata::from_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
+    }
+}
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.

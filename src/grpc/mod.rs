@@ -1,13 +1,22 @@
 //! Our gRPC layer over HTTP/2: message framing, status codes, deadlines and metadata, shared by
 //! the server (portal → agent) and the client (agent → portal).
 
+pub mod body;
 pub mod client;
+mod client_call;
+mod dispatch;
 pub mod frame;
 pub mod io;
+pub mod keepalive;
 pub mod listener;
 pub mod metadata;
+pub mod reply;
+pub mod router;
 pub mod server;
 pub mod status;
 pub mod timeout;
 pub mod tls;
 pub mod x509;
+
+#[cfg(test)]
+mod stream_tests;

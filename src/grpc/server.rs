@@ -1,75 +1,25 @@
-//! The gRPC server: TLS (mutual) over TCP, HTTP/2 by h2, unary calls routed by path.
+//! The gRPC server's connections: TLS (mutual) over TCP, HTTP/2 by h2, one task per stream.
 //!
-//! One task per connection drives h2 and accepts streams; one task per stream validates the
-//! request (method, content type, encoding, path, deadline), reads exactly one bounded message,
-//! runs the handler against the deadline and the client's reset, and answers. Early errors are
-//! trailers-only responses; a client that resets its stream cancels the handler (the handler's
-//! future is dropped).
+//! One task per connection drives h2 and accepts streams; each stream runs as its own task
+//! ([`super::dispatch`]). The connection sends keepalive pings, and on shutdown a GOAWAY that
+//! lets calls in flight finish.
 
-use super::frame::{self, Decoder};
+use super::body;
+use super::dispatch::{handle_stream, Peer};
+use super::frame;
 use super::io::TokioIo;
-use super::metadata::Metadata;
-use super::status::{encode_message, Code, Status};
-use super::x509::{self, Identities};
+use super::keepalive::{self, Keepalive};
+pub use super::router::{Call, Router};
+use super::x509;
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
-use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 use futures_rustls::TlsAcceptor;
-use h2::server::SendResponse;
-use h2::RecvStream;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use rustls::ServerConfig;
-use std::collections::HashMap;
-use std::future::Future;
 use std::net::TcpStream;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// What a handler returns: the encoded response message, or the status to fail with.
-pub type UnaryFuture = Pin<Box<dyn Future<Output = Result<Bytes, Status>>>>;
-
-type UnaryHandler = Rc<dyn Fn(Call, Bytes) -> UnaryFuture>;
-
-/// What a handler knows about the call besides its message.
-#[derive(Clone, Debug)]
-pub struct Call {
-    /// `/package.Service/Method`.
-    pub path: String,
-    pub metadata: Metadata,
-    /// The client certificate's names.
-    pub peer: Rc<Identities>,
-    /// Whether the peer is on `grpc.allowed_client` (always true when the list is empty).
-    /// Handlers of mutating methods answer PERMISSION_DENIED when it is not.
-    pub peer_allowed: bool,
-    pub deadline: Option<Instant>,
-}
-
-/// Methods by path.
-#[derive(Default)]
-pub struct Router {
-    unary: HashMap<String, UnaryHandler>,
-}
-
-impl Router {
-    pub fn new() -> Router {
-        Router::default()
-    }
-
-    /// Serves `path` (`/package.Service/Method`) with a unary handler.
-    pub fn unary<F, Fut>(&mut self, path: &str, handler: F)
-    where
-        F: Fn(Call, Bytes) -> Fut + 'static,
-        Fut: Future<Output = Result<Bytes, Status>> + 'static,
-    {
-        self.unary.insert(
-            path.to_string(),
-            Rc::new(move |call, msg| Box::pin(handler(call, msg))),
-        );
-    }
-}
+use std::time::Duration;
 
 /// Tells connections to stop taking new calls (GOAWAY) and finish the ones in flight.
 #[derive(Default)]
@@ -113,10 +63,9 @@ pub struct Settings {
     pub max_header_list_size: u32,
     pub handshake_timeout: Duration,
     pub allowed_clients: Vec<String>,
-    /// An idle-or-not connection is pinged this often...
-    pub keepalive_interval: Duration,
-    /// ...and closed if the pong takes longer than this (a dead NAT path, a hung client).
-    pub keepalive_timeout: Duration,
+    pub keepalive: Keepalive,
+    /// The deadline of a unary call whose client sent none.
+    pub unary_time_limit: Duration,
 }
 
 impl Default for Settings {
@@ -127,8 +76,8 @@ impl Default for Settings {
             max_header_list_size: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
             allowed_clients: Vec::new(),
-            keepalive_interval: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(10),
+            keepalive: Keepalive::default(),
+            unary_time_limit: Duration::from_secs(120),
         }
     }
 }
@@ -184,9 +133,15 @@ pub async fn serve_connection(
             return;
         }
     };
-    let peer_allowed = peer.allowed_by(&settings.allowed_clients);
-    if !peer_allowed {
-        log::info!("gRPC client {remote} ({peer}) is not on grpc.allowed_client");
+    let peer = Rc::new(Peer {
+        allowed: peer.allowed_by(&settings.allowed_clients),
+        identities: peer,
+    });
+    if !peer.allowed {
+        log::info!(
+            "gRPC client {remote} ({}) is not on grpc.allowed_client",
+            peer.identities
+        );
     }
     // The HTTP/2 preface is bounded too: a client that finishes TLS and then says nothing must
     // not hold its place forever.
@@ -196,6 +151,7 @@ pub async fn serve_connection(
                 .max_concurrent_streams(settings.max_concurrent_streams)
                 .max_header_list_size(settings.max_header_list_size)
                 .max_send_buffer_size(64 * 1024)
+                .data_frame_budget(body::DATA_FRAME_BUDGET)
                 .handshake(TokioIo(stream))
                 .await,
         )
@@ -242,10 +198,11 @@ pub async fn serve_connection(
             let Some(next) = next else { break };
             match next {
                 Ok((request, respond)) => {
-                    let (router, settings, peer) = (router.clone(), settings.clone(), peer.clone());
+                    let (router, settings) = (router.clone(), settings.clone());
+                    let (shutdown, peer) = (shutdown.clone(), peer.clone());
                     executor
                         .spawn(async move {
-                            handle_stream(request, respond, &router, &settings, peer, peer_allowed)
+                            handle_stream(request, respond, &router, &settings, &shutdown, &peer)
                                 .await
                         })
                         .detach();
@@ -258,258 +215,10 @@ pub async fn serve_connection(
         }
     };
     let keepalive = async {
-        match pings {
-            Some(pings) => keep_alive(pings, &settings).await,
-            None => future::pending().await,
-        }
+        keepalive::run(pings, settings.keepalive, || true).await;
         log::info!("gRPC client {remote} did not answer a keepalive ping; closing");
     };
     future::or(accept, keepalive).await;
-}
-
-/// Pings the peer every `keepalive_interval`; returns when a pong is late or the ping fails.
-async fn keep_alive(mut pings: h2::PingPong, settings: &Settings) {
-    loop {
-        Timer::after(settings.keepalive_interval).await;
-        if pings.send_ping(h2::Ping::opaque()).is_err() {
-            return;
-        }
-        let pong = async { future::poll_fn(|cx| pings.poll_pong(cx)).await.is_ok() };
-        let late = async {
-            Timer::after(settings.keepalive_timeout).await;
-            false
-        };
-        if !future::or(pong, late).await {
-            return;
-        }
-    }
-}
-
-/// How a stream ended, from the handler's point of view.
-enum Outcome {
-    Reply(Bytes),
-    Fail(Status),
-    /// The client reset the stream: nothing more to send.
-    Reset,
-}
-
-async fn handle_stream(
-    request: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
-    router: &Router,
-    settings: &Settings,
-    peer: Rc<Identities>,
-    peer_allowed: bool,
-) {
-    let (parts, body) = request.into_parts();
-    if parts.method != http::Method::POST {
-        send_http_error(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
-        return;
-    }
-    match content_type(&parts.headers) {
-        ContentType::Grpc => {}
-        ContentType::OtherGrpc(ct) => {
-            let msg = format!("content-type {ct} is not supported (use application/grpc)");
-            send_status(&mut respond, &Status::new(Code::Unimplemented, msg));
-            return;
-        }
-        ContentType::NotGrpc => {
-            send_http_error(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-            return;
-        }
-    }
-    let path = parts.uri.path().to_string();
-    let outcome = match prepare(&parts.headers, &path, router, peer, peer_allowed) {
-        Err(status) => Outcome::Fail(status),
-        Ok((handler, call)) => run_unary(handler, call, body, settings, &mut respond).await,
-    };
-    match outcome {
-        Outcome::Reply(message) => send_reply(&mut respond, message),
-        Outcome::Fail(status) => send_status(&mut respond, &status),
-        Outcome::Reset => {}
-    }
-}
-
-/// Checks encoding, route, deadline and metadata; returns the handler and the call.
-fn prepare(
-    headers: &HeaderMap,
-    path: &str,
-    router: &Router,
-    peer: Rc<Identities>,
-    peer_allowed: bool,
-) -> Result<(UnaryHandler, Call), Status> {
-    if let Some(encoding) = headers.get("grpc-encoding") {
-        if encoding.as_bytes() != b"identity" {
-            return Err(Status::new(
-                Code::Unimplemented,
-                format!(
-                    "grpc-encoding {} is not supported (identity only)",
-                    String::from_utf8_lossy(encoding.as_bytes())
-                ),
-            ));
-        }
-    }
-    let handler = router
-        .unary
-        .get(path)
-        .cloned()
-        .ok_or_else(|| Status::new(Code::Unimplemented, format!("unknown method {path}")))?;
-    let deadline = match headers.get("grpc-timeout") {
-        Some(v) => Some(Instant::now() + super::timeout::parse(v.as_bytes())?),
-        None => None,
-    };
-    let metadata = Metadata::from_headers(
-        headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes())),
-    )
-    .map_err(|e| Status::new(Code::Internal, e.to_string()))?;
-    Ok((
-        handler,
-        Call {
-            path: path.to_string(),
-            metadata,
-            peer,
-            peer_allowed,
-            deadline,
-        },
-    ))
-}
-
-/// Reads the one request message and runs the handler, racing the deadline and a reset.
-async fn run_unary(
-    handler: UnaryHandler,
-    call: Call,
-    body: RecvStream,
-    settings: &Settings,
-    respond: &mut SendResponse<Bytes>,
-) -> Outcome {
-    let deadline = call.deadline;
-    let work = async {
-        let message = match read_one_message(body, settings.max_message).await {
-            Ok(m) => m,
-            Err(Some(status)) => return Outcome::Fail(status),
-            Err(None) => return Outcome::Reset,
-        };
-        match handler(call, message).await {
-            Ok(reply) => Outcome::Reply(reply),
-            Err(status) => Outcome::Fail(status),
-        }
-    };
-    let expired = async {
-        match deadline {
-            Some(at) => {
-                Timer::at(at).await;
-                Outcome::Fail(Status::new(Code::DeadlineExceeded, "deadline exceeded"))
-            }
-            None => future::pending().await,
-        }
-    };
-    let reset = async {
-        let _ = future::poll_fn(|cx| respond.poll_reset(cx)).await;
-        Outcome::Reset
-    };
-    future::or(future::or(work, expired), reset).await
-}
-
-/// The single message of a unary request. `Err(None)`: the client went away.
-async fn read_one_message(
-    mut body: RecvStream,
-    max_message: usize,
-) -> Result<Bytes, Option<Status>> {
-    let mut decoder = Decoder::new(max_message);
-    let mut message = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|_| None)?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        decoder.push(&chunk);
-        while let Some(m) = decoder.next_message().map_err(Some)? {
-            if message.replace(m).is_some() {
-                return Err(Some(Status::new(
-                    Code::Unimplemented,
-                    "a unary call carries exactly one request message",
-                )));
-            }
-        }
-    }
-    decoder.finish().map_err(Some)?;
-    message.ok_or_else(|| {
-        Some(Status::new(
-            Code::Internal,
-            "the request carried no message",
-        ))
-    })
-}
-
-enum ContentType {
-    Grpc,
-    OtherGrpc(String),
-    NotGrpc,
-}
-
-fn content_type(headers: &HeaderMap) -> ContentType {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
-        return ContentType::NotGrpc;
-    };
-    let text = String::from_utf8_lossy(value.as_bytes()).to_ascii_lowercase();
-    let base = text.split(';').next().unwrap_or("").trim().to_string();
-    match base.as_str() {
-        "application/grpc" | "application/grpc+proto" => ContentType::Grpc,
-        other if other.starts_with("application/grpc+") => {
-            ContentType::OtherGrpc(other.to_string())
-        }
-        _ => ContentType::NotGrpc,
-    }
-}
-
-fn grpc_headers(builder: http::response::Builder) -> http::response::Builder {
-    builder
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/grpc")
-        .header("grpc-accept-encoding", "identity")
-}
-
-fn status_trailers(status: &Status, headers: &mut HeaderMap) {
-    headers.insert("grpc-status", HeaderValue::from(status.code.number()));
-    if !status.message.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&encode_message(&status.message)) {
-            headers.insert("grpc-message", v);
-        }
-    }
-}
-
-/// A trailers-only response: one HEADERS frame with the status, ending the stream.
-fn send_status(respond: &mut SendResponse<Bytes>, status: &Status) {
-    let mut response = grpc_headers(Response::builder())
-        .body(())
-        .expect("static headers are valid");
-    status_trailers(status, response.headers_mut());
-    let _ = respond.send_response(response, true);
-}
-
-fn send_http_error(respond: &mut SendResponse<Bytes>, code: StatusCode) {
-    let response = Response::builder()
-        .status(code)
-        .body(())
-        .expect("static headers are valid");
-    let _ = respond.send_response(response, true);
-}
-
-fn send_reply(respond: &mut SendResponse<Bytes>, message: Bytes) {
-    let response = grpc_headers(Response::builder())
-        .body(())
-        .expect("static headers are valid");
-    let Ok(mut stream) = respond.send_response(response, false) else {
-        return;
-    };
-    let mut framed = BytesMut::with_capacity(frame::PREFIX_LEN + message.len());
-    frame::encode(&message, &mut framed);
-    if stream.send_data(framed.freeze(), false).is_err() {
-        return;
-    }
-    let mut trailers = HeaderMap::new();
-    status_trailers(&Status::ok(), &mut trailers);
-    let _ = stream.send_trailers(trailers);
 }
 
 #[cfg(test)]

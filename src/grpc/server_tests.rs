@@ -1,12 +1,19 @@
 //! Server tests in one process: a real TCP listener, real mutual TLS, and an h2 client.
 
 use super::*;
-use crate::grpc::tls::{client_config, server_config, test_certs, TlsFiles};
+use crate::grpc::frame::Decoder;
+use crate::grpc::status::{Code, Status};
+use crate::grpc::tls::{client_config, server_config, test_certs, test_configs, TlsFiles};
+use bytes::{Bytes, BytesMut};
 use futures_rustls::TlsConnector;
 use h2::client::SendRequest;
+use http::{HeaderMap, Request, StatusCode};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
+use std::time::Instant;
 
 thread_local! {
     /// Handlers of /test.v1.Echo/Track that ran to the end, on this test's thread.
@@ -388,39 +395,6 @@ fn a_client_reset_cancels_the_handler() {
     });
 }
 
-/// Server and client TLS configurations from the test PKI.
-fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let d = test_certs();
-    let files = |cert: &str| {
-        (
-            d.join("ca.pem"),
-            d.join(format!("{cert}.pem")),
-            d.join(format!("{cert}.key")),
-        )
-    };
-    let (ca, cert, key) = files("server");
-    let server = server_config(
-        TlsFiles {
-            ca: &ca,
-            cert: &cert,
-            key: &key,
-        },
-        false,
-    )
-    .unwrap();
-    let (ca, cert, key) = files("client");
-    let client = client_config(
-        TlsFiles {
-            ca: &ca,
-            cert: &cert,
-            key: &key,
-        },
-        false,
-    )
-    .unwrap();
-    (server, client)
-}
-
 /// Serves one connection with `settings`; the client completes TLS and h2, then either keeps
 /// polling its connection (answering pings) or goes silent. Returns whether the server closed
 /// the connection within `wait`.
@@ -429,7 +403,7 @@ fn server_closes_connection(
     client_answers_pings: bool,
     wait: Duration,
 ) -> bool {
-    let (server_tls, client_tls) = configs();
+    let (server_tls, client_tls) = test_configs();
     let ex = leaked_executor();
     async_io::block_on(ex.run(async {
         let shutdown = Rc::new(Shutdown::new());
@@ -450,8 +424,10 @@ fn server_closes_connection(
 #[test]
 fn keepalive_pings_drop_a_silent_client_and_keep_a_live_one() {
     let quick = || Settings {
-        keepalive_interval: Duration::from_millis(50),
-        keepalive_timeout: Duration::from_millis(100),
+        keepalive: Keepalive {
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(100),
+        },
         ..Settings::default()
     };
     assert!(
@@ -466,7 +442,7 @@ fn keepalive_pings_drop_a_silent_client_and_keep_a_live_one() {
 
 #[test]
 fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
-    let (server_tls, client_tls) = configs();
+    let (server_tls, client_tls) = test_configs();
     let ex = leaked_executor();
     let settings = Rc::new(Settings {
         handshake_timeout: Duration::from_millis(200),
@@ -483,7 +459,7 @@ fn a_client_that_never_speaks_http2_is_dropped_after_the_handshake_timeout() {
 
 #[test]
 fn graceful_shutdown_finishes_calls_in_flight_then_closes() {
-    let (server_tls, client_tls) = configs();
+    let (server_tls, client_tls) = test_configs();
     let ex = leaked_executor();
     let shutdown = Rc::new(Shutdown::new());
     async_io::block_on(ex.run(async {

@@ -241,6 +241,35 @@ pub(crate) fn test_certs() -> PathBuf {
     .clone()
 }
 
+/// Server and client (`client.pem`) configurations from the test PKI.
+#[cfg(test)]
+pub(crate) fn test_configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+    let d = test_certs();
+    let files = |name: &str| (d.join(format!("{name}.pem")), d.join(format!("{name}.key")));
+    let ca = d.join("ca.pem");
+    let (cert, key) = files("server");
+    let server = server_config(
+        TlsFiles {
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+        },
+        false,
+    )
+    .expect("test server TLS");
+    let (cert, key) = files("client");
+    let client = client_config(
+        TlsFiles {
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+        },
+        false,
+    )
+    .expect("test client TLS");
+    (server, client)
+}
+
 #[cfg(test)]
 #[path = "tls_tests.rs"]
 mod tests;

@@ -1,0 +1,191 @@
+//! One server stream from request headers to final status: validate the request (method,
+//! content type, encoding, path, deadline, metadata), run the handler against the deadline, the
+//! client's reset and (for streams) server shutdown, and close the call.
+//!
+//! Whatever ends the call first wins; the handler's future is then dropped, which is how a
+//! reset or an expired deadline cancels it.
+
+use super::body::Incoming;
+use super::metadata::Metadata;
+use super::reply::{send_http_error, send_status, Reply, Requests, Responses};
+use super::router::{Call, Method, ReplyMetadata, Router};
+use super::server::{Settings, Shutdown};
+use super::status::{Code, Status};
+use super::x509::Identities;
+use async_io::Timer;
+use bytes::Bytes;
+use futures_lite::future;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::{HeaderMap, Request, StatusCode};
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Who is calling, on which connection.
+pub(crate) struct Peer {
+    pub identities: Rc<Identities>,
+    pub allowed: bool,
+}
+
+/// How a call ended, when not by its handler.
+enum End {
+    Handler,
+    Status(Status),
+    /// The client reset the stream: nothing more to send.
+    Reset,
+}
+
+pub(crate) async fn handle_stream(
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    router: &Router,
+    settings: &Settings,
+    shutdown: &Shutdown,
+    peer: &Peer,
+) {
+    let (parts, body) = request.into_parts();
+    if parts.method != http::Method::POST {
+        send_http_error(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
+        return;
+    }
+    match content_type(&parts.headers) {
+        ContentType::Grpc => {}
+        ContentType::OtherGrpc(ct) => {
+            let msg = format!("content-type {ct} is not supported (use application/grpc)");
+            send_status(&mut respond, &Status::new(Code::Unimplemented, msg));
+            return;
+        }
+        ContentType::NotGrpc => {
+            send_http_error(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            return;
+        }
+    }
+    let path = parts.uri.path();
+    let (method, call) = match prepare(&parts.headers, path, router, settings, peer) {
+        Ok(prepared) => prepared,
+        Err(status) => {
+            send_status(&mut respond, &status);
+            return;
+        }
+    };
+    let deadline = call.deadline;
+    let streaming = matches!(method, Method::Streaming(_));
+    let reply = Rc::new(Reply::new(respond, call.reply.clone()));
+    let requests = Requests::new(Incoming::new(body, settings.max_message));
+    let work = async {
+        match method {
+            Method::Unary(handler) => match requests.single().await {
+                Ok(message) => match handler(call, message).await {
+                    Ok(response) => {
+                        reply.reply(&response).await;
+                        End::Handler
+                    }
+                    Err(status) => End::Status(status),
+                },
+                Err(status) => End::Status(status),
+            },
+            Method::Streaming(handler) => {
+                match handler(call, requests, Responses::new(reply.clone())).await {
+                    Ok(()) => End::Status(Status::ok()),
+                    Err(status) => End::Status(status),
+                }
+            }
+        }
+    };
+    let expired = async {
+        match deadline {
+            Some(at) => {
+                Timer::at(at).await;
+                End::Status(Status::new(Code::DeadlineExceeded, "deadline exceeded"))
+            }
+            None => future::pending().await,
+        }
+    };
+    let reset = async {
+        future::poll_fn(|cx| reply.poll_reset(cx)).await;
+        End::Reset
+    };
+    // Unary calls are short and finish during a graceful shutdown; a stream (logs that follow,
+    // a control stream) could last forever, so it is ended, and the client reconnects elsewhere
+    // or later.
+    let stopping = async {
+        if !streaming {
+            future::pending::<()>().await;
+        }
+        shutdown.requested().await;
+        End::Status(Status::new(
+            Code::Unavailable,
+            "the server is shutting down",
+        ))
+    };
+    let end = future::or(future::or(work, expired), future::or(reset, stopping)).await;
+    match end {
+        End::Handler | End::Reset => {}
+        End::Status(status) => reply.finish(&status),
+    }
+}
+
+/// Checks encoding, route, deadline and metadata; returns the method and the call.
+fn prepare(
+    headers: &HeaderMap,
+    path: &str,
+    router: &Router,
+    settings: &Settings,
+    peer: &Peer,
+) -> Result<(Method, Call), Status> {
+    if let Some(encoding) = headers.get("grpc-encoding") {
+        if encoding.as_bytes() != b"identity" {
+            return Err(Status::new(
+                Code::Unimplemented,
+                format!(
+                    "grpc-encoding {} is not supported (identity only)",
+                    String::from_utf8_lossy(encoding.as_bytes())
+                ),
+            ));
+        }
+    }
+    let method = router
+        .get(path)
+        .ok_or_else(|| Status::new(Code::Unimplemented, format!("unknown method {path}")))?;
+    let deadline = match headers.get("grpc-timeout") {
+        Some(v) => Some(Instant::now() + super::timeout::parse(v.as_bytes())?),
+        // A unary call without a deadline still gets one: a handler stuck on a dead ocserv
+        // socket must not hold a stream slot forever.
+        None => match method {
+            Method::Unary(_) => Some(Instant::now() + settings.unary_time_limit),
+            Method::Streaming(_) => None,
+        },
+    };
+    let metadata = Metadata::from_header_map(headers)
+        .map_err(|e| Status::new(Code::Internal, e.to_string()))?;
+    let call = Call {
+        path: path.to_string(),
+        metadata,
+        peer: peer.identities.clone(),
+        peer_allowed: peer.allowed,
+        deadline,
+        reply: Rc::new(ReplyMetadata::default()),
+    };
+    Ok((method, call))
+}
+
+enum ContentType {
+    Grpc,
+    OtherGrpc(String),
+    NotGrpc,
+}
+
+fn content_type(headers: &HeaderMap) -> ContentType {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return ContentType::NotGrpc;
+    };
+    let text = String::from_utf8_lossy(value.as_bytes()).to_ascii_lowercase();
+    let base = text.split(';').next().unwrap_or("").trim().to_string();
+    match base.as_str() {
+        "application/grpc" | "application/grpc+proto" => ContentType::Grpc,
+        other if other.starts_with("application/grpc+") => {
+            ContentType::OtherGrpc(other.to_string())
+        }
+        _ => ContentType::NotGrpc,
+    }
+}
