@@ -169,6 +169,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     let grpc = if config.grpc.enabled {
         let mut router = Router::new();
         crate::services::agent::register(&mut router, Instant::now());
+        crate::services::logs::register(&mut router, &crate::log_ring::RECENT);
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
             "grpc: serving agent.v1 on {} (mutual TLS)",

@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod grpc;
 pub mod ipc;
+pub mod log_ring;
 pub mod logger;
 pub mod proto;
 pub mod resilience;

@@ -105,7 +105,9 @@ impl Log for Logger {
 
     fn log(&self, record: &Record) {
         if self.enabled(record.metadata()) {
-            self.write(record.level(), &record.args().to_string());
+            let text = record.args().to_string();
+            crate::log_ring::RECENT.push(record.level(), record.target(), &text);
+            self.write(record.level(), &text);
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const PROTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/health_check.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/agent_checks.py");
 
 fn python() -> String {
     let python = std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -36,7 +36,7 @@ fn certs(dir: &TempDir) -> PathBuf {
 
 fn grpc_config(dir: &TempDir, pki: &Path) -> PathBuf {
     let text = format!(
-        "{}config grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
+        "{}\toption log_level debug\nconfig grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
         common::config_text(dir, ""),
         pki.join("ca.pem").display(),
         pki.join("server.pem").display(),

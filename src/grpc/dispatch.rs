@@ -69,6 +69,7 @@ pub(crate) async fn handle_stream(
         }
     };
     let deadline = call.deadline;
+    let path = call.path.clone();
     let streaming = matches!(method, Method::Streaming(_));
     let reply = Rc::new(Reply::new(respond, call.reply.clone()));
     let requests = Requests::new(Incoming::new(body, settings.max_message));
@@ -96,6 +97,7 @@ pub(crate) async fn handle_stream(
         match deadline {
             Some(at) => {
                 Timer::at(at).await;
+                log::debug!("gRPC {path}: deadline exceeded, handler cancelled");
                 End::Status(Status::new(Code::DeadlineExceeded, "deadline exceeded"))
             }
             None => future::pending().await,
@@ -103,6 +105,7 @@ pub(crate) async fn handle_stream(
     };
     let reset = async {
         future::poll_fn(|cx| reply.poll_reset(cx)).await;
+        log::debug!("gRPC {path}: cancelled by the client");
         End::Reset
     };
     // Unary calls are short and finish during a graceful shutdown; a stream (logs that follow,

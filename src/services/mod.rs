@@ -2,3 +2,4 @@
 //! methods not registered are answered UNIMPLEMENTED by the server.
 
 pub mod agent;
+pub mod logs;

@@ -9,6 +9,9 @@ CheckPolicy answers by username:
   slow     sleeps 2 s, then allowed
   broken   fails with UNAVAILABLE 'portal database down'
   other    allowed
+agent.v1.AgentService/AgentStream (the dial-out control stream): answers each AgentMessage with
+a ServerMessage carrying a 'status' command whose request_id is the message's agent_id; sends
+response header x-portal=fake and trailer x-heartbeats=<messages received>.
 """
 
 import sys
@@ -21,7 +24,9 @@ import stubs  # tests/interop/stubs.py, next to this file
 
 certs, proto_dir = sys.argv[1:3]
 stubs.generate(proto_dir, "vpn/v1/auth.proto")
+stubs.generate(proto_dir, "agent/v1/agent.proto")
 from vpn.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
+from agent.v1 import agent_pb2, agent_pb2_grpc  # noqa: E402
 
 
 read = stubs.reader(certs)
@@ -44,8 +49,20 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
         return reply
 
 
+class Control(agent_pb2_grpc.AgentServiceServicer):
+    def AgentStream(self, request_iterator, context):
+        context.send_initial_metadata([("x-portal", "fake")])
+        n = 0
+        for message in request_iterator:
+            n += 1
+            command = agent_pb2.CommandInstruction(command_type="occtl", args=["show", "status"])
+            yield agent_pb2.ServerMessage(request_id=message.agent_id, command=command)
+        context.set_trailing_metadata([("x-heartbeats", str(n))])
+
+
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
 auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
+agent_pb2_grpc.add_AgentServiceServicer_to_server(Control(), server)
 creds = grpc.ssl_server_credentials([(read("server.key"), read("server.pem"))],
                                     root_certificates=read("ca.pem"), require_client_auth=True)
 port = server.add_secure_port("127.0.0.1:0", creds)

@@ -1,6 +1,7 @@
-"""grpcio, an independent gRPC implementation, against the real daemon (agent.v1 HealthCheck).
+"""grpcio, an independent gRPC implementation, against the real daemon (agent.v1:
+HealthCheck unary, StreamLogs server streaming). The daemon runs with log_level debug.
 
-Usage: health_check.py ADDRESS CERT_DIR PROTO_DIR [quick]
+Usage: agent_checks.py ADDRESS CERT_DIR PROTO_DIR [quick]
 Prints one line per check and a closing 'N passed, N failed'; exits non-zero on any failure.
 """
 
@@ -116,6 +117,93 @@ if not quick:
             time.sleep(0.1)
 
     check("keepalive pings every 200 ms", keepalive)
+
+    def agent_logs(follow=False, timeout=10, start=None, s=stub):
+        req = agent_pb2.LogStreamRequest(log_source="agent", follow=follow)
+        if start is not None:
+            req.start_time.FromNanoseconds(start)
+        return s.StreamLogs(req, timeout=timeout)
+
+    def logs_so_far():
+        entries = list(agent_logs())
+        texts = [e.message for e in entries]
+        assert any("grpc: serving agent.v1 on" in t for t in texts), texts
+        assert all(e.source == "agent" and e.level in ("error", "warn", "info", "debug", "trace")
+                   for e in entries), entries
+        seqs = [int(e.fields["seq"]) for e in entries]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+        # start_time in the future: nothing yet, and the stream ends cleanly.
+        assert list(agent_logs(start=time.time_ns() + 3600 * 10**9)) == []
+
+    check("StreamLogs returns the agent's recent lines in order", logs_so_far)
+
+    def wait_for_line(needle, deadline=5.0):
+        end = time.time() + deadline
+        while time.time() < end:
+            if any(needle in e.message for e in agent_logs()):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no log line containing {needle!r}")
+
+    def follow_then_cancel():
+        call = agent_logs(follow=True, timeout=30)
+        assert next(call).message  # the backlog arrives at once
+        call.cancel()
+        try:
+            for _ in call:
+                pass
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.CANCELLED, e
+        # The server saw the reset and dropped the handler (it logs that at debug).
+        wait_for_line("StreamLogs: cancelled by the client")
+        assert stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5).healthy
+
+    check("cancel mid-stream: the server sees it and stops following", follow_then_cancel)
+
+    def deadline_while_following():
+        started = time.time()
+        call = agent_logs(follow=True, timeout=0.5)
+        e = expect_code(grpc.StatusCode.DEADLINE_EXCEEDED, lambda: list(call))
+        took = time.time() - started
+        assert 0.4 < took < 3.0, took
+        wait_for_line("StreamLogs: deadline exceeded, handler cancelled")
+        return e
+
+    check("a deadline ends a following StreamLogs", deadline_while_following)
+
+    def follow_sees_new_lines():
+        newest = max(int(e.fields["seq"]) for e in agent_logs())
+        call = agent_logs(follow=True, timeout=10)
+        other = agent_logs(follow=True, timeout=10)
+        next(other)
+        other.cancel()  # logs a line while `call` follows
+        for e in call:
+            if int(e.fields["seq"]) > newest and "cancelled by the client" in e.message:
+                call.cancel()
+                return
+        raise AssertionError("the stream ended without the new line")
+
+    check("a following stream delivers lines logged after it started", follow_sees_new_lines)
+
+    def sources():
+        expect_code(grpc.StatusCode.INVALID_ARGUMENT,
+                    lambda: list(stub.StreamLogs(agent_pb2.LogStreamRequest(log_source="kernel"), timeout=5)))
+        expect_code(grpc.StatusCode.UNIMPLEMENTED,
+                    lambda: list(stub.StreamLogs(agent_pb2.LogStreamRequest(log_source="ocserv"), timeout=5)))
+        raw = good.unary_stream("/agent.v1.AgentService/StreamLogs")
+        expect_code(grpc.StatusCode.INTERNAL, lambda: list(raw(b"\xff\xff", timeout=5)))
+
+    check("StreamLogs sources and bad requests", sources)
+
+    def many_streams_at_once():
+        calls = [agent_logs(follow=True, timeout=5) for _ in range(20)]
+        firsts = [next(c) for c in calls]
+        assert all(f.message for f in firsts)
+        for c in calls:
+            c.cancel()
+        assert stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5).healthy
+
+    check("20 following streams at once, all cancelled", many_streams_at_once)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
