@@ -156,8 +156,10 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     // Handlers first: once the socket exists, a SIGHUP must reload, not kill.
     let mut signals =
         Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(StartError::Signals)?;
-    let server = SocketServer::bind(&config.agent.socket, config.agent.socket_mode)
-        .map_err(StartError::Socket)?;
+    let server = Rc::new(
+        SocketServer::bind(&config.agent.socket, config.agent.socket_mode)
+            .map_err(StartError::Socket)?,
+    );
     log::info!(
         "ocserv-agent {} started (pid {}), config {}, socket {}, {}",
         env!("CARGO_PKG_VERSION"),
@@ -181,6 +183,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     } else {
         None
     };
+    let grpc = Rc::new(grpc);
     let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config));
     // Tasks spawned from tasks (gRPC streams) need an executor that outlives them all: the
     // daemon's one executor lives as long as the process, so it is leaked on purpose.
@@ -188,33 +191,49 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     let active = Rc::new(Cell::new(0u32));
 
     let stopped_by = async_io::block_on(executor.run(async {
-        let serving = async {
-            let local = server.serve(executor, daemon.clone(), Limits::default(), active.clone());
-            match &grpc {
-                Some(endpoint) => future::zip(local, endpoint.serve(executor)).await,
-                None => (local.await, ()),
-            };
-            None
-        };
-        let control = async {
-            while let Some(signal) = signals.next().await {
-                match signal {
-                    Ok(Signal::Hup) => {
-                        if daemon.reload() {
-                            reload_grpc(grpc.as_ref(), &daemon.config());
-                        }
-                    }
-                    Ok(other) => return Some(other),
-                    Err(e) => log::warn!("signal stream: {e}"),
-                }
+        // The listeners and the signal stream run as tasks of their own, polled only when they
+        // are woken: futures polled inside the main future are polled on every wakeup of any
+        // task, and async-io then retries accept() or read() each time (measured: three
+        // failed syscalls per gRPC call, ~10% of the server's throughput).
+        let serving = executor.spawn({
+            let (server, daemon, active, grpc) =
+                (server.clone(), daemon.clone(), active.clone(), grpc.clone());
+            async move {
+                let local = server.serve(executor, daemon, Limits::default(), active);
+                match &*grpc {
+                    Some(endpoint) => future::zip(local, endpoint.serve(executor)).await,
+                    None => (local.await, ()),
+                };
+                None
             }
-            None
-        };
-        let stopped_by = future::or(serving, control).await;
-        if let Some(endpoint) = &grpc {
+        });
+        let control = executor.spawn({
+            let (daemon, grpc) = (daemon.clone(), grpc.clone());
+            async move {
+                while let Some(signal) = signals.next().await {
+                    match signal {
+                        Ok(Signal::Hup) => {
+                            if daemon.reload() {
+                                reload_grpc(grpc.as_ref().as_ref(), &daemon.config());
+                            }
+                        }
+                        Ok(other) => return Some(other),
+                        Err(e) => log::warn!("signal stream: {e}"),
+                    }
+                }
+                None
+            }
+        });
+        let (mut serving, mut control) = (serving, control);
+        let stopped_by = future::or(&mut serving, &mut control).await;
+        // Cancel the other and wait until its future is dropped: it holds the socket server,
+        // whose drop removes the socket file.
+        serving.cancel().await;
+        control.cancel().await;
+        if let Some(endpoint) = &*grpc {
             endpoint.shut_down();
         }
-        drain(&active, grpc.as_ref()).await;
+        drain(&active, grpc.as_ref().as_ref()).await;
         stopped_by
     }));
     log::info!(

@@ -105,7 +105,6 @@ pub(crate) async fn handle_stream(
     };
     let reset = async {
         future::poll_fn(|cx| reply.poll_reset(cx)).await;
-        log::debug!("gRPC {path}: cancelled by the client");
         End::Reset
     };
     // Unary calls are short and finish during a graceful shutdown; a stream (logs that follow,
@@ -122,9 +121,18 @@ pub(crate) async fn handle_stream(
         ))
     };
     let end = future::or(future::or(work, expired), future::or(reset, stopping)).await;
+    // The handler may have met the reset first (a send that failed): a reset all the same.
+    let reset = match end {
+        End::Reset => true,
+        End::Handler => false,
+        End::Status(_) => future::poll_once(future::poll_fn(|cx| reply.poll_reset(cx)))
+            .await
+            .is_some(),
+    };
     match end {
-        End::Handler | End::Reset => {}
+        _ if reset => log::debug!("gRPC {path}: cancelled by the client"),
         End::Status(status) => reply.finish(&status),
+        End::Handler | End::Reset => {}
     }
 }
 

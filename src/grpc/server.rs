@@ -16,16 +16,25 @@ use async_io::{Async, Timer};
 use futures_lite::future;
 use futures_rustls::TlsAcceptor;
 use rustls::ServerConfig;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::TcpStream;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// Tells connections to stop taking new calls (GOAWAY) and finish the ones in flight.
 #[derive(Default)]
 pub struct Shutdown {
-    requested: std::cell::Cell<bool>,
-    waiters: std::cell::RefCell<Vec<std::task::Waker>>,
+    requested: Cell<bool>,
+    /// Wakers of the [`Requested`] futures alive now, by key: a future that is dropped takes
+    /// its waker out, so a long-lived connection racing one per accepted stream keeps this
+    /// at one entry, not one per stream ever served.
+    waiters: RefCell<HashMap<u64, Waker>>,
+    next_key: Cell<u64>,
 }
 
 impl Shutdown {
@@ -36,22 +45,63 @@ impl Shutdown {
     /// Starts the graceful shutdown of every connection holding this handle.
     pub fn request(&self) {
         self.requested.set(true);
-        for waker in self.waiters.borrow_mut().drain(..) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for waker in waiters.into_values() {
             waker.wake();
         }
     }
 
     /// Resolves once shutdown is requested.
-    pub async fn requested(&self) {
-        future::poll_fn(|cx| {
-            if self.requested.get() {
-                std::task::Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                std::task::Poll::Pending
+    pub fn requested(&self) -> Requested<'_> {
+        Requested {
+            shutdown: self,
+            key: None,
+        }
+    }
+
+    /// Futures waiting now (for tests).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+}
+
+/// The future of [`Shutdown::requested`].
+pub struct Requested<'a> {
+    shutdown: &'a Shutdown,
+    key: Option<u64>,
+}
+
+impl Future for Requested<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shutdown = self.shutdown;
+        if shutdown.requested.get() {
+            return Poll::Ready(());
+        }
+        let key = *self.key.get_or_insert_with(|| {
+            let key = shutdown.next_key.get();
+            shutdown.next_key.set(key + 1);
+            key
+        });
+        let mut waiters = shutdown.waiters.borrow_mut();
+        match waiters.get_mut(&key) {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => w.clone_from(cx.waker()),
+            None => {
+                waiters.insert(key, cx.waker().clone());
             }
-        })
-        .await
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Requested<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.shutdown.waiters.borrow_mut().remove(&key);
+        }
     }
 }
 

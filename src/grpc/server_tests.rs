@@ -487,3 +487,23 @@ fn graceful_shutdown_finishes_calls_in_flight_then_closes() {
         );
     }));
 }
+
+#[test]
+fn shutdown_waiters_do_not_pile_up() {
+    let shutdown = Shutdown::new();
+    async_io::block_on(async {
+        for _ in 0..1000 {
+            let r = future::poll_once(shutdown.requested()).await;
+            assert!(r.is_none());
+        }
+        assert_eq!(shutdown.waiting(), 0, "dropped futures left their wakers");
+        let waiting = shutdown.requested();
+        let mut waiting = std::pin::pin!(waiting);
+        assert!(future::poll_once(waiting.as_mut()).await.is_none());
+        assert!(future::poll_once(waiting.as_mut()).await.is_none());
+        assert_eq!(shutdown.waiting(), 1);
+        shutdown.request();
+        assert_eq!(future::poll_once(waiting.as_mut()).await, Some(()));
+        assert_eq!(future::poll_once(shutdown.requested()).await, Some(()));
+    });
+}

@@ -137,15 +137,21 @@ if not quick:
 
     check("StreamLogs returns the agent's recent lines in order", logs_so_far)
 
-    def wait_for_line(needle, deadline=5.0):
+    def newest_seq():
+        return max(int(e.fields["seq"]) for e in agent_logs())
+
+    def wait_for_line(*needles, after=-1, deadline=5.0):
+        """Waits until the agent logs a line containing one of `needles` (after seq `after`)."""
         end = time.time() + deadline
         while time.time() < end:
-            if any(needle in e.message for e in agent_logs()):
+            if any(n in e.message and int(e.fields["seq"]) > after
+                   for e in agent_logs() for n in needles):
                 return
             time.sleep(0.05)
-        raise AssertionError(f"no log line containing {needle!r}")
+        raise AssertionError(f"no log line containing any of {needles!r}")
 
     def follow_then_cancel():
+        mark = newest_seq()
         call = agent_logs(follow=True, timeout=30)
         assert next(call).message  # the backlog arrives at once
         call.cancel()
@@ -155,24 +161,28 @@ if not quick:
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.CANCELLED, e
         # The server saw the reset and dropped the handler (it logs that at debug).
-        wait_for_line("StreamLogs: cancelled by the client")
+        wait_for_line("StreamLogs: cancelled by the client", after=mark)
         assert stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=1), timeout=5).healthy
 
     check("cancel mid-stream: the server sees it and stops following", follow_then_cancel)
 
     def deadline_while_following():
+        mark = newest_seq()
         started = time.time()
         call = agent_logs(follow=True, timeout=0.5)
         e = expect_code(grpc.StatusCode.DEADLINE_EXCEEDED, lambda: list(call))
         took = time.time() - started
         assert 0.4 < took < 3.0, took
-        wait_for_line("StreamLogs: deadline exceeded, handler cancelled")
+        # Client and server both time the call; whichever fires first, the server drops the
+        # handler: on its own timer, or on grpcio's RST_STREAM.
+        wait_for_line("StreamLogs: deadline exceeded, handler cancelled",
+                      "StreamLogs: cancelled by the client", after=mark)
         return e
 
     check("a deadline ends a following StreamLogs", deadline_while_following)
 
     def follow_sees_new_lines():
-        newest = max(int(e.fields["seq"]) for e in agent_logs())
+        newest = newest_seq()
         call = agent_logs(follow=True, timeout=10)
         other = agent_logs(follow=True, timeout=10)
         next(other)
