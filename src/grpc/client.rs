@@ -13,6 +13,7 @@ pub use super::client_call::{CallOptions, Receiver, Response, Sender};
 use super::frame;
 use super::io::TokioIo;
 use super::keepalive::{self, Keepalive};
+use super::socket::Socket;
 use super::status::{Code, Status};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
@@ -283,7 +284,7 @@ impl Channel {
         let name = ServerName::try_from(self.settings.server_name.clone())
             .map_err(|e| Status::new(Code::InvalidArgument, format!("bad server name: {e}")))?;
         let tls = TlsConnector::from(self.settings.tls.clone())
-            .connect(name, tcp)
+            .connect(name, Socket::new(tcp))
             .await
             .map_err(|e| unavailable(format!("TLS with {addr}: {e}")))?;
         let (send, connection) = h2::client::Builder::new()

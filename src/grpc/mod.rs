@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod reply;
 pub mod router;
 pub mod server;
+pub mod socket;
 pub mod status;
 pub mod timeout;
 pub mod tls;

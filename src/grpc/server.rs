@@ -10,6 +10,7 @@ use super::frame;
 use super::io::TokioIo;
 use super::keepalive::{self, Keepalive};
 pub use super::router::{Call, Router};
+use super::socket::Socket;
 use super::x509;
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
@@ -149,7 +150,7 @@ pub async fn serve_connection(
         .get_ref()
         .peer_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let handshake = async { Some(TlsAcceptor::from(tls).accept(tcp).await) };
+    let handshake = async { Some(TlsAcceptor::from(tls).accept(Socket::new(tcp)).await) };
     let timeout = async {
         Timer::after(settings.handshake_timeout).await;
         None
