@@ -1,68 +1,21 @@
 //! Our gRPC client against a fake portal on Python grpcio (an independent implementation):
 //! vpn.v1.AuthService over mutual TLS. `tests/run.sh` provides grpcio (OCSERV_AGENT_PYTHON).
 
+mod common;
+
 use async_executor::LocalExecutor;
 use bytes::Bytes;
+use common::grpc::{certs, Portal};
+use common::TempDir;
 use ocserv_agent::grpc::client::{Channel, Settings};
 use ocserv_agent::grpc::status::{Code, Status};
 use ocserv_agent::grpc::tls::{client_config, TlsFiles};
 use ocserv_agent::proto::vpn::v1::{CheckPolicyRequest, CheckPolicyResponse};
 use prost::Message;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const CHECK_POLICY: &str = "/vpn.v1.AuthService/CheckPolicy";
-
-struct Portal {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Portal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn certs(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("oa-client-{name}-{}", std::process::id()));
-    let st = Command::new("sh")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    dir
-}
-
-fn start_portal(pki: &Path) -> Portal {
-    let python = std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut child = Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/fake_portal.py"
-        ))
-        .arg(pki)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{python}: {e}; run the tests with tests/run.sh"));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .strip_prefix("listening ")
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| {
-            panic!("fake portal did not start ({line:?}); is grpcio installed? run tests/run.sh")
-        });
-    Portal { child, port }
-}
 
 fn channel(pki: &Path, port: u16, ca: &str) -> Channel {
     let tls = client_config(
@@ -108,8 +61,9 @@ fn block<T>(ex: &'static LocalExecutor<'static>, f: impl std::future::Future<Out
 
 #[test]
 fn decisions_errors_deadlines_and_connection_reuse() {
-    let pki = certs("main");
-    let portal = start_portal(&pki);
+    let dir = TempDir::new("client-main");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
     let ch = channel(&pki, portal.port, "ca.pem");
     let ex = executor();
 
@@ -158,8 +112,9 @@ fn decisions_errors_deadlines_and_connection_reuse() {
 
 #[test]
 fn a_server_we_do_not_trust_is_unavailable() {
-    let pki = certs("trust");
-    let portal = start_portal(&pki);
+    let dir = TempDir::new("client-trust");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
     let ch = channel(&pki, portal.port, "other-ca.pem");
     let e = check(&ch, "alice", Duration::from_secs(5)).unwrap_err();
     assert_eq!(e.code, Code::Unavailable);
@@ -168,7 +123,8 @@ fn a_server_we_do_not_trust_is_unavailable() {
 
 #[test]
 fn a_down_portal_is_unavailable_and_retries_back_off() {
-    let pki = certs("down");
+    let dir = TempDir::new("client-down");
+    let pki = certs(&dir);
     // A port nobody listens on: bind, note, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

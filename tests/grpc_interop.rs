@@ -3,36 +3,13 @@
 
 mod common;
 
+use common::grpc::{certs, python};
 use common::{Daemon, TempDir, SIGHUP};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const PROTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/agent_checks.py");
-
-fn python() -> String {
-    let python = std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import grpc, grpc_tools"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{python} lacks grpcio: run the tests with tests/run.sh (it installs grpcio in a venv)"
-    );
-    python
-}
-
-fn certs(dir: &TempDir) -> PathBuf {
-    let out = dir.path("pki");
-    let st = Command::new("sh")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out
-}
 
 fn grpc_config(dir: &TempDir, pki: &Path) -> PathBuf {
     let text = format!(

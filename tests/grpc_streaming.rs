@@ -3,9 +3,13 @@
 //! (`tests/interop/streaming_checks.py`): client-streaming, bidi, metadata, cancel, deadline,
 //! backpressure. Our client opens bidi `AgentStream` on the grpcio fake portal.
 
+mod common;
+
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use bytes::Bytes;
+use common::grpc::{certs, python, Portal};
+use common::TempDir;
 use ocserv_agent::grpc::client::{CallOptions, Channel, Settings as ClientSettings};
 use ocserv_agent::grpc::metadata::{Metadata, Value};
 use ocserv_agent::grpc::server::{serve_connection, Router, Settings, Shutdown};
@@ -15,27 +19,11 @@ use ocserv_agent::proto::agent::v1::ServerMessage;
 use ocserv_agent::proto::agent::v1::{agent_message, server_message, AgentMessage, Heartbeat};
 use prost::Message;
 use std::cell::Cell;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::rc::Rc;
 use std::time::Duration;
-
-fn python() -> String {
-    std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn certs(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("oa-stream-{name}-{}", std::process::id()));
-    let st = Command::new("sh")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    dir
-}
 
 fn tls_files<'a>(ca: &'a Path, cert: &'a Path, key: &'a Path) -> TlsFiles<'a> {
     TlsFiles { ca, cert, key }
@@ -112,7 +100,8 @@ fn router(flooded: Rc<Cell<u32>>, dropped: Rc<Cell<u32>>) -> Router {
 
 #[test]
 fn grpcio_streams_against_our_server() {
-    let pki = certs("server");
+    let dir = TempDir::new("stream-server");
+    let pki = certs(&dir);
     let (ca, cert, key) = (
         pki.join("ca.pem"),
         pki.join("server.pem"),
@@ -168,26 +157,10 @@ fn grpcio_streams_against_our_server() {
 /// answers each with a command naming the heartbeat's number.
 #[test]
 fn our_client_runs_agent_stream_against_grpcio() {
-    let pki = certs("client");
-    let mut portal = Command::new(python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/fake_portal.py"
-        ))
-        .arg(&pki)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(portal.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .strip_prefix("listening ")
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("fake portal did not start: {line:?}"));
+    let dir = TempDir::new("stream-client");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
+    let port = portal.port;
     let (ca, cert, key) = (
         pki.join("ca.pem"),
         pki.join("client.pem"),
@@ -237,7 +210,6 @@ fn our_client_runs_agent_stream_against_grpcio() {
         );
         Ok::<_, Status>(())
     }));
-    let _ = portal.kill();
-    let _ = portal.wait();
+    drop(portal);
     result.unwrap();
 }

@@ -32,18 +32,8 @@ def channel(cert="client", with_cert=True, options=()):
     return grpc.secure_channel(address, creds, options=opts)
 
 
-passed, failed = 0, 0
-
-
-def check(name, fn):
-    global passed, failed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure and go on
-        failed += 1
-        print(f"FAIL {name}: {e!r}")
+checks = stubs.Checks()
+check = checks.check
 
 
 def expect_code(code, fn):
@@ -215,5 +205,4 @@ if not quick:
 
     check("20 following streams at once, all cancelled", many_streams_at_once)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

@@ -21,18 +21,8 @@ read = stubs.reader(certs)
 creds = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
 channel = grpc.secure_channel(address, creds, options=[("grpc.ssl_target_name_override", "localhost")])
 
-passed, failed = 0, 0
-
-
-def check(name, fn):
-    global passed, failed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure and go on
-        failed += 1
-        print(f"FAIL {name}: {e!r}")
+checks = stubs.Checks()
+check = checks.check
 
 
 def stats():
@@ -152,5 +142,4 @@ check("errors with encoded messages; unknown streaming method", errors_and_unkno
 check("50 concurrent streams", many_streams)
 
 threading.Thread(target=channel.close, daemon=True).start()
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

@@ -1,5 +1,5 @@
 """Shared by the Python gRPC peers: Python stubs generated from our proto/ (so the peers speak
-exactly the contract the agent does), and reading the test PKI."""
+exactly the contract the agent does), reading the test PKI, and a list of named checks."""
 
 import os
 import sys
@@ -25,3 +25,25 @@ def reader(certs):
         with open(os.path.join(certs, name), "rb") as f:
             return f.read()
     return read
+
+
+class Checks:
+    """Runs named checks, reporting each and going on after a failure; `finish` prints
+    'N passed, N failed' (the Rust side looks for it) and exits non-zero on any failure."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, fn):
+        try:
+            fn()
+            self.passed += 1
+            print(f"ok   {name}")
+        except Exception as e:  # noqa: BLE001 - report every failure and go on
+            self.failed += 1
+            print(f"FAIL {name}: {e!r}")
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)

@@ -1,0 +1,70 @@
+//! Helpers for the gRPC tests: the test PKI, the Python grpcio peer, the fake portal.
+
+use super::TempDir;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The Python with grpcio that `tests/run.sh` prepared; checked, with advice if it is missing.
+pub fn python() -> String {
+    let python = std::env::var("OCSERV_AGENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import grpc, grpc_tools"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{python} lacks grpcio: run the tests with tests/run.sh (it installs grpcio in a venv)"
+    );
+    python
+}
+
+/// A fresh test PKI (tests/gen-certs.sh) in `dir`/pki.
+pub fn certs(dir: &TempDir) -> PathBuf {
+    let out = dir.path("pki");
+    let st = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "tests/gen-certs.sh failed");
+    out
+}
+
+/// tests/interop/fake_portal.py, serving on a loopback port until dropped.
+pub struct Portal {
+    child: Child,
+    pub port: u16,
+}
+
+impl Portal {
+    pub fn start(pki: &std::path::Path) -> Portal {
+        let mut child = Command::new(python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/interop/fake_portal.py"
+            ))
+            .arg(pki)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("fake portal did not start: {line:?}"));
+        Portal { child, port }
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
