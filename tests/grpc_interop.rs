@@ -135,3 +135,58 @@ fn sigterm_with_grpc_enabled_stops_cleanly() {
     assert_eq!(d.wait_exit().code(), Some(0));
     assert!(d.stderr().contains("stopping (SIGTERM)"), "{}", d.stderr());
 }
+
+/// A client whose certificate is valid but not on `allowed_client` may check health, not read
+/// the logs (they name users and addresses). Our own client this time, against the real daemon.
+#[test]
+fn logs_are_for_allow_listed_clients_only() {
+    use async_executor::LocalExecutor;
+    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
+    use ocserv_agent::grpc::status::Code;
+    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+    use ocserv_agent::proto::agent::v1::{HealthCheckRequest, LogStreamRequest};
+    use prost::Message;
+    use std::time::Duration;
+
+    let dir = TempDir::new("grpc-allow");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let text = std::fs::read_to_string(&config).unwrap()
+        + "\tlist allowed_client 'someone.else.example'\n";
+    std::fs::write(&config, text).unwrap();
+    let d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    let tls = client_config(
+        TlsFiles {
+            ca: &pki.join("ca.pem"),
+            cert: &pki.join("client.pem"),
+            key: &pki.join("client.key"),
+        },
+        false,
+    )
+    .unwrap();
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let channel = Channel::new(Settings::new(&address, Some("localhost"), tls), ex);
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(10)),
+        ..CallOptions::default()
+    };
+    async_io::block_on(ex.run(async {
+        let health = HealthCheckRequest { tier: 1 }.encode_to_vec();
+        channel
+            .call("/agent.v1.AgentService/HealthCheck", &health, &options)
+            .await
+            .expect("health is for every authenticated client");
+        let (tx, mut rx) = channel
+            .open("/agent.v1.AgentService/StreamLogs", &options)
+            .await
+            .unwrap();
+        tx.send(&LogStreamRequest::default().encode_to_vec())
+            .await
+            .unwrap();
+        tx.close().unwrap();
+        let e = rx.message().await.unwrap_err();
+        assert_eq!(e.code, Code::PermissionDenied, "{e}");
+        assert!(e.message.contains("allowed_client"), "{e}");
+    }));
+}
