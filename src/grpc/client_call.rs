@@ -92,6 +92,8 @@ enum State {
     Waiting(ResponseFuture),
     Body(Incoming),
     Done,
+    /// Ended with this status; asking again gives it again, never a clean end.
+    Failed(Status),
 }
 
 /// Receives the response.
@@ -127,16 +129,22 @@ impl Receiver {
     /// The next response message; `Ok(None)` when the call has ended with OK; the status when
     /// it ended otherwise.
     pub async fn message(&mut self) -> Result<Option<Bytes>, Status> {
+        if let State::Failed(status) = &self.state {
+            return Err(status.clone());
+        }
         let deadline = self.deadline;
         let result = before(deadline, self.next()).await;
-        if result.is_err() {
-            self.state = State::Done;
+        if let Err(status) = &result {
+            self.state = State::Failed(status.clone());
         }
         result
     }
 
     /// The server's response headers (custom metadata), waiting for them if need be.
     pub async fn headers(&mut self) -> Result<&Metadata, Status> {
+        if let State::Failed(status) = &self.state {
+            return Err(status.clone());
+        }
         if let State::Waiting(_) = self.state {
             let deadline = self.deadline;
             before(deadline, self.wait_headers()).await?;

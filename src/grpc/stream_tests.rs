@@ -297,6 +297,8 @@ fn dropping_a_call_cancels_the_handler_and_deadlines_end_streams() {
         };
         assert_eq!(e.code, Code::DeadlineExceeded);
         assert!(started.elapsed() < Duration::from_secs(3));
+        // Asking again repeats the failure; it never turns into a clean end.
+        assert_eq!(rx.message().await.unwrap_err().code, Code::DeadlineExceeded);
         Timer::after(Duration::from_millis(200)).await;
         assert_eq!(
             DROPPED.with(|d| d.get()),
