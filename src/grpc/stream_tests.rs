@@ -254,7 +254,12 @@ fn a_slow_reader_holds_the_sender_back() {
     let h = Harness::start(Settings::default());
     let ch = h.channel();
     h.run(async {
-        let (_tx, mut rx) = ch.open("/t.S/Flood", &long()).await.unwrap();
+        // Generous: debug builds under qemu move TLS data slowly.
+        let options = CallOptions {
+            timeout: Some(Duration::from_secs(120)),
+            ..CallOptions::default()
+        };
+        let (_tx, mut rx) = ch.open("/t.S/Flood", &options).await.unwrap();
         rx.headers().await.unwrap();
         Timer::after(Duration::from_millis(300)).await;
         // The client's 64 KiB window plus h2's 64 KiB send buffer, in 16 KiB messages: a few,
@@ -264,10 +269,11 @@ fn a_slow_reader_holds_the_sender_back() {
             (2..=12).contains(&stalled),
             "{stalled} messages sent to a reader that reads nothing"
         );
-        for _ in 0..200 {
+        // Reading lets it go on.
+        for _ in 0..40 {
             assert_eq!(rx.message().await.unwrap().unwrap().len(), 16 * 1024);
         }
-        assert!(FLOODED.with(|f| f.get()) >= 200 + stalled - 12);
+        assert!(FLOODED.with(|f| f.get()) >= 40 + stalled - 12);
     });
 }
 
