@@ -59,7 +59,10 @@ use_debian_toolchain() {
     export PATH="$WORK/bin:$ZIG_VENV/bin:$PATH"
     export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
     export RUSTC_BOOTSTRAP=1
-    export CARGO_TARGET_DIR="$WORK/target"
+    # One target directory per source tree: cargo records dependencies by absolute path, so a
+    # tree at another path would find the first tree's build "fresh" and run its tests, which
+    # point at the first tree's files (seen with a CI clone beside the working tree).
+    export CARGO_TARGET_DIR="$WORK/target-$(printf '%s' "$SRC" | cksum | cut -d' ' -f1)"
     export CARGO_TERM_COLOR=never
     local version src_version
     version=$(rustc --version | awk '{print $2}')
@@ -120,7 +123,7 @@ build_all() {
         fi
         table+=$(printf '%-34s %10s bytes\n' "$t" "$(stat -c %s "$bin")")$'\n'
     done
-    say "stripped release sizes"
+    say "stripped release sizes (binaries in $CARGO_TARGET_DIR/<target>/release)"
     printf '%s' "$table"
     check_budget "$table" || failed=1
     [ "$failed" = 0 ] || die "release checks failed"

@@ -3,6 +3,7 @@ exactly the contract the agent does), reading the test PKI, and a list of named 
 
 import os
 import sys
+import traceback
 import tempfile
 
 import grpc_tools
@@ -42,7 +43,8 @@ class Checks:
             print(f"ok   {name}")
         except Exception as e:  # noqa: BLE001 - report every failure and go on
             self.failed += 1
-            print(f"FAIL {name}: {e!r}")
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            print(f"FAIL {name} (line {where.lineno}: {where.line}): {e!r}")
 
     def finish(self):
         print(f"{self.passed} passed, {self.failed} failed")
