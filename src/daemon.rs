@@ -8,10 +8,12 @@
 //! Everything runs on one thread (an `async-executor` LocalExecutor): on a router the work is
 //! small and a second core is better left to ocserv.
 
+use crate::authz::engine::Engine;
+use crate::authz::request::{Reason, SessionEvent};
 use crate::config::{self, keyword_str, Config, LoadError};
 use crate::grpc::listener::Endpoint;
 use crate::grpc::server::Router;
-use crate::ipc::messages::{Reply, Request, StatusReply};
+use crate::ipc::messages::{DecisionReply, EventPayload, Reply, Request, StatusReply};
 use crate::ipc::server::{BindError, Limits, Service, SocketServer};
 use crate::logger;
 use async_executor::LocalExecutor;
@@ -34,6 +36,8 @@ pub enum StartError {
     Signals(std::io::Error),
     Socket(BindError),
     Grpc(crate::grpc::listener::StartError),
+    /// The portal client could not be set up (its TLS files, mostly).
+    Portal(String),
 }
 
 impl fmt::Display for StartError {
@@ -43,6 +47,7 @@ impl fmt::Display for StartError {
             StartError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             StartError::Socket(e) => write!(f, "cannot listen: {e}"),
             StartError::Grpc(e) => write!(f, "{e}"),
+            StartError::Portal(e) => write!(f, "{e}"),
         }
     }
 }
@@ -59,21 +64,33 @@ pub struct Daemon {
     reload_failures: Cell<u32>,
     last_reload_error: RefCell<Option<String>>,
     own_uid: u32,
+    engine: Engine,
+    /// Where the portal channel's connection tasks run.
+    executor: &'static LocalExecutor<'static>,
 }
 
 impl Daemon {
-    fn new(config_path: PathBuf, config: Config) -> Daemon {
+    fn new(
+        config_path: PathBuf,
+        config: Config,
+        executor: &'static LocalExecutor<'static>,
+    ) -> Result<Daemon, StartError> {
         let now = Instant::now();
-        Daemon {
+        let config = Rc::new(config);
+        let portal = crate::portal::channel(&config, executor).map_err(StartError::Portal)?;
+        let engine = Engine::new(config.clone(), portal).map_err(StartError::Portal)?;
+        Ok(Daemon {
             config_path,
-            config: RefCell::new(Rc::new(config)),
+            config: RefCell::new(config),
             started: now,
             loaded: Cell::new(now),
             reloads: Cell::new(0),
             reload_failures: Cell::new(0),
             last_reload_error: RefCell::new(None),
             own_uid: rustix::process::geteuid().as_raw(),
-        }
+            engine,
+            executor,
+        })
     }
 
     /// The configuration in force.
@@ -84,7 +101,22 @@ impl Daemon {
     /// Re-reads the file; keeps the current configuration if the new one has problems.
     /// Returns whether the new configuration was taken.
     fn reload(&self) -> bool {
-        match config::load(&self.config_path) {
+        match config::load(&self.config_path)
+            .map_err(|e| e.to_string())
+            .and_then(|new| {
+                let new = Rc::new(new);
+                let old = self.config();
+                // A new channel only when the portal link changed: an unchanged one keeps its
+                // connection and the cached decisions.
+                let portal =
+                    if new.portal != old.portal || new.grpc.allow_tls12 != old.grpc.allow_tls12 {
+                        Some(crate::portal::channel(&new, self.executor)?)
+                    } else {
+                        None
+                    };
+                self.engine.update(new.clone(), portal)?;
+                Ok(new)
+            }) {
             Ok(new) => {
                 let old = self.config();
                 if new.agent.socket != old.agent.socket
@@ -95,7 +127,7 @@ impl Daemon {
                     );
                 }
                 logger::configure(new.agent.log_target, new.agent.log_level);
-                *self.config.borrow_mut() = Rc::new(new);
+                *self.config.borrow_mut() = new;
                 self.loaded.set(Instant::now());
                 self.reloads.set(self.reloads.get().saturating_add(1));
                 *self.last_reload_error.borrow_mut() = None;
@@ -106,12 +138,54 @@ impl Daemon {
                 self.reload_failures
                     .set(self.reload_failures.get().saturating_add(1));
                 log::error!("reload refused; the previous configuration stays in force:");
-                for line in e.to_string().lines() {
+                for line in e.lines() {
                     log::error!("{line}");
                 }
-                *self.last_reload_error.borrow_mut() = Some(e.to_string());
+                *self.last_reload_error.borrow_mut() = Some(e);
                 false
             }
+        }
+    }
+
+    /// Decides an event from the hook, and logs the decision.
+    async fn event(&self, payload: &EventPayload) -> DecisionReply {
+        let lookup = |name: &str| payload.env.get(name).map(std::ffi::OsString::from);
+        let event = match SessionEvent::from_env(lookup) {
+            Ok(event) => event,
+            Err(e) => {
+                log::warn!("hook sent a malformed event: {e}");
+                return DecisionReply {
+                    allow: false,
+                    source: "local".into(),
+                    reason: format!("malformed event: {e}"),
+                };
+            }
+        };
+        let d = self.engine.decide(&event).await;
+        let from = event
+            .ip_real
+            .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
+        if event.reason == Reason::Connect {
+            log::info!(
+                "connect of '{}' (session {}) from {from}: {} ({})",
+                event.username,
+                event.id,
+                if d.allow { "allowed" } else { "denied" },
+                d.reason
+            );
+        } else {
+            log::debug!(
+                "{} of '{}' (session {}): {}",
+                event.reason.as_str(),
+                event.username,
+                event.id,
+                d.reason
+            );
+        }
+        DecisionReply {
+            allow: d.allow,
+            source: d.source.as_str().to_string(),
+            reason: d.reason,
         }
     }
 
@@ -132,6 +206,10 @@ impl Daemon {
             fail_mode: keyword_str(config.resilience.fail_mode).to_string(),
             policy_default: keyword_str(config.policy.default).to_string(),
             policy_rules: config.policy.rules.len() as u32,
+            breaker_state: self.engine.breaker().state().as_str().to_string(),
+            decisions: decision_counts(&self.engine),
+            cache_entries: self.engine.cache_stats().size,
+            sessions: self.engine.sessions() as u32,
         }
     }
 }
@@ -144,7 +222,8 @@ impl Service for Daemon {
 
     async fn handle(&self, request: Request) -> Reply {
         match request {
-            Request::Status => Reply::Status(self.status()),
+            Request::Status => Reply::Status(Box::new(self.status())),
+            Request::Event(event) => Reply::Decision(self.event(&event).await),
         }
     }
 }
@@ -184,10 +263,11 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         None
     };
     let grpc = Rc::new(grpc);
-    let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config));
-    // Tasks spawned from tasks (gRPC streams) need an executor that outlives them all: the
-    // daemon's one executor lives as long as the process, so it is leaked on purpose.
+    // Tasks spawned from tasks (gRPC streams, portal connections) need an executor that
+    // outlives them all: the daemon's one executor lives as long as the process, so it is
+    // leaked on purpose.
     let executor: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config, executor)?);
     let active = Rc::new(Cell::new(0u32));
 
     let stopped_by = async_io::block_on(executor.run(async {
@@ -245,6 +325,15 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     );
     drop(server);
     Ok(())
+}
+
+/// The engine's counters as `status` lists them: `name=count` pairs.
+fn decision_counts(engine: &Engine) -> String {
+    let c = engine.counters();
+    format!(
+        "allowed={} denied={} local={} portal={} cache={} stale={} fail-open={} fail-close={} disconnects={}",
+        c.allowed, c.denied, c.local, c.portal, c.cache, c.stale, c.fail_open, c.fail_close, c.disconnects
+    )
 }
 
 /// New certificates and allow-list for a running endpoint; enabling, disabling or moving it

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod ipc;
 pub mod log_ring;
 pub mod logger;
+pub mod portal;
 pub mod proto;
 pub mod resilience;
 pub mod services;

@@ -18,6 +18,15 @@ pub mod vpn {
     }
 }
 
+/// A protobuf `Timestamp` for a system time (times before 1970 become 1970).
+pub fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: since.as_secs() as i64,
+        nanos: since.subsec_nanos() as i32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

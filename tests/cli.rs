@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bin, command, run, TempDir};
+use common::{bin, hook, run, TempDir};
 
 const DEFAULT_CONFIG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -140,19 +140,6 @@ fn usage_errors_exit_non_zero() {
 }
 
 /// The hook as ocserv runs it: a clean environment plus ocserv's variables.
-fn hook(program: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = command(program)
-        .args(args)
-        .env_clear()
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 const CONNECT: &[(&str, &str)] = &[
     ("REASON", "connect"),
     ("ID", "4242"),
@@ -161,16 +148,22 @@ const CONNECT: &[(&str, &str)] = &[
 ];
 
 #[test]
-fn hook_fails_closed_on_connect_with_a_clear_message() {
+fn without_a_daemon_the_hook_applies_its_fallback_and_says_so() {
     let dir = TempDir::new("hook");
     let config = dir.write("c", &common::config_text(&dir, ""));
     let (code, err) = hook(&bin(), &["hook", "-c", config.to_str().unwrap()], CONNECT);
     assert_eq!(code, Some(1));
     assert!(
-        err.contains("connect of user 'alice' (session 4242) denied"),
+        err.contains("connect of user 'alice' (session 4242) denied by agent.hook_fallback: no answer from the daemon"),
         "{err}"
     );
-    assert!(err.contains("fails closed"), "{err}");
+    let config = dir.write(
+        "open",
+        &common::config_text(&dir, "\toption hook_fallback allow\n"),
+    );
+    let (code, err) = hook(&bin(), &["hook", "-c", config.to_str().unwrap()], CONNECT);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("allowed by agent.hook_fallback"), "{err}");
 }
 
 #[test]

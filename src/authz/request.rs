@@ -16,6 +16,31 @@ pub const MAX_NAME_LEN: usize = 256;
 /// Informational strings longer than this are cut (on a character boundary).
 pub const MAX_INFO_LEN: usize = 256;
 
+/// Every variable ocserv sets for the script that the agent reads: what the hook forwards.
+pub const VARIABLES: &[&str] = &[
+    "REASON",
+    "ID",
+    "USERNAME",
+    "GROUPNAME",
+    "VHOST",
+    "DEVICE",
+    "IP_REAL",
+    "IP_REAL_LOCAL",
+    "IP_LOCAL",
+    "IP_REMOTE",
+    "IPV6_LOCAL",
+    "IPV6_REMOTE",
+    "IPV6_PREFIX",
+    "REMOTE_HOSTNAME",
+    "HOSTNAME",
+    "USER_AGENT",
+    "DEVICE_TYPE",
+    "DEVICE_PLATFORM",
+    "STATS_BYTES_IN",
+    "STATS_BYTES_OUT",
+    "STATS_DURATION",
+];
+
 /// Why ocserv ran the script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -240,6 +265,33 @@ impl<F: Fn(&str) -> Option<std::ffi::OsString>> Env<F> {
                 })
             })
             .transpose()
+    }
+}
+
+impl SessionEvent {
+    /// An event with the given reason, session id and user and nothing else, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(reason: Reason, id: u32, username: &str) -> SessionEvent {
+        SessionEvent {
+            reason,
+            id,
+            username: username.to_string(),
+            groupname: String::new(),
+            vhost: String::new(),
+            device: String::new(),
+            ip_real: None,
+            ip_real_local: None,
+            ip_local: None,
+            ip_remote: None,
+            ipv6_local: None,
+            ipv6_remote: None,
+            ipv6_prefix: None,
+            hostname: String::new(),
+            user_agent: String::new(),
+            device_type: String::new(),
+            device_platform: String::new(),
+            stats: None,
+        }
     }
 }
 

@@ -1,18 +1,24 @@
 //! `ocserv-agent hook`: what ocserv runs on every connect, disconnect and host update.
 //!
-//! In this version the hook reads and checks ocserv's environment and then fails closed:
-//! a connect is denied (exit 1) with a message saying why, because the daemon's decision
-//! protocol is not part of this build yet. Disconnect and host-update events cannot be denied;
-//! they are acknowledged (exit 0) and reported as not forwarded.
+//! It checks ocserv's environment, forwards it to the daemon and turns the decision into the
+//! exit code ocserv reads: for a connect, 0 only on an explicit allow; disconnects and host
+//! updates are forwarded and always exit 0. It never hangs: one deadline (`hook_timeout`) for
+//! the whole exchange, `hook_fallback` (deny unless configured) when the daemon cannot answer,
+//! and on SIGTERM (ocserv's `auth-timeout`) an immediate exit 1, because ocserv's main loop
+//! waits for this process to end.
 
 use super::HookArgs;
-use crate::authz::request::{Reason, SessionEvent};
+use crate::authz::request::{Reason, SessionEvent, VARIABLES};
+use crate::config::Verdict;
+use crate::ipc::client;
+use crate::ipc::messages::{EventPayload, Reply, Request};
 use std::process::ExitCode;
 
 /// ocserv admits a session only on exit status 0.
 const DENY: u8 = 1;
 
 pub fn run(args: HookArgs) -> ExitCode {
+    exit_at_once_on_sigterm();
     let settings = match crate::config::client_settings(&args.config) {
         Ok(settings) => settings,
         Err(e) => {
@@ -21,6 +27,7 @@ pub fn run(args: HookArgs) -> ExitCode {
             return ExitCode::from(DENY);
         }
     };
+    // Checked here too, so a malformed event is refused with its reason without a round trip.
     let event = match SessionEvent::from_process_env() {
         Ok(event) => event,
         Err(e) => {
@@ -28,24 +35,90 @@ pub fn run(args: HookArgs) -> ExitCode {
             return ExitCode::from(DENY);
         }
     };
-    match event.reason {
-        Reason::Connect => {
-            eprintln!(
-                "ocserv-agent hook: connect of user '{}' (session {}) denied: this build cannot ask the daemon at {} for a decision, so it fails closed",
-                event.username,
-                event.id,
+    let payload = EventPayload {
+        env: VARIABLES
+            .iter()
+            .filter_map(|name| {
+                let value = std::env::var_os(name)?;
+                Some((name.to_string(), value.to_string_lossy().into_owned()))
+            })
+            .collect(),
+    };
+    let what = format!(
+        "{} of user '{}' (session {})",
+        event.reason.as_str(),
+        event.username,
+        event.id
+    );
+    let reply = client::call(
+        &settings.socket,
+        &Request::Event(payload),
+        settings.hook_timeout,
+    );
+    let allow = match reply {
+        Ok(Reply::Decision(d)) => {
+            if event.reason == Reason::Connect && !d.allow {
+                eprintln!(
+                    "ocserv-agent hook: {what} denied ({}): {}",
+                    d.source, d.reason
+                );
+            }
+            d.allow
+        }
+        Ok(Reply::Error(message)) => fallback(
+            &what,
+            &format!("the daemon refused: {message}"),
+            settings.hook_fallback,
+            event.reason,
+        ),
+        Ok(Reply::Status(_)) => fallback(
+            &what,
+            "the daemon answered something else",
+            settings.hook_fallback,
+            event.reason,
+        ),
+        Err(e) => fallback(
+            &what,
+            &format!(
+                "no answer from the daemon at {}: {e}",
                 settings.socket.display()
-            );
-            ExitCode::from(DENY)
-        }
-        Reason::Disconnect | Reason::HostUpdate => {
-            eprintln!(
-                "ocserv-agent hook: {} of user '{}' (session {}) not forwarded: this build cannot report events to the daemon",
-                event.reason.as_str(),
-                event.username,
-                event.id
-            );
-            ExitCode::SUCCESS
-        }
+            ),
+            settings.hook_fallback,
+            event.reason,
+        ),
+    };
+    match event.reason {
+        Reason::Connect if allow => ExitCode::SUCCESS,
+        Reason::Connect => ExitCode::from(DENY),
+        // ocserv ignores these exit codes; 0 says "nothing went wrong here".
+        Reason::Disconnect | Reason::HostUpdate => ExitCode::SUCCESS,
+    }
+}
+
+/// Applies `hook_fallback` and says so on stderr (ocserv logs it).
+fn fallback(what: &str, why: &str, fallback: Verdict, reason: Reason) -> bool {
+    if reason != Reason::Connect {
+        eprintln!("ocserv-agent hook: {what} not forwarded: {why}");
+        return true;
+    }
+    let allow = fallback == Verdict::Allow;
+    eprintln!(
+        "ocserv-agent hook: {what} {} by agent.hook_fallback: {why}",
+        if allow { "allowed" } else { "denied" }
+    );
+    allow
+}
+
+/// SIGTERM ends the hook with status 1 at once: ocserv blocks its main loop until the script
+/// exits, and treats death by a signal as success on one path (`shared/spec/ocserv.md` §1).
+fn exit_at_once_on_sigterm() {
+    // SAFETY: the handler only calls _exit, which is async-signal-safe.
+    let installed = unsafe {
+        signal_hook_registry::register(libc::SIGTERM, || {
+            libc::_exit(i32::from(DENY));
+        })
+    };
+    if let Err(e) = installed {
+        eprintln!("ocserv-agent hook: cannot handle SIGTERM ({e}); continuing");
     }
 }

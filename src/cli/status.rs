@@ -39,6 +39,10 @@ pub fn run(args: StatusArgs) -> ExitCode {
             eprintln!("ocserv-agent status: the daemon refused: {message}");
             ExitCode::from(FAILED)
         }
+        Ok(Reply::Decision(_)) => {
+            eprintln!("ocserv-agent status: the daemon answered something else (a decision)");
+            ExitCode::from(FAILED)
+        }
         Err(FrameError::Io(e))
             if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
         {
@@ -91,6 +95,14 @@ fn format_text(s: &StatusReply) -> String {
         s.policy_default,
         s.policy_rules
     );
+    if s.portal_enabled {
+        out += &format!(
+            "portal:     breaker {}, {} cached decision(s)\n",
+            s.breaker_state, s.cache_entries
+        );
+    }
+    out += &format!("counted:    {}\n", s.decisions);
+    out += &format!("sessions:   {} admitted and not ended\n", s.sessions);
     out
 }
 

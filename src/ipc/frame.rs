@@ -31,7 +31,11 @@ const MAX_DEPTH: usize = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     StatusRequest = 1,
+    /// An ocserv event from the hook.
+    EventRequest = 2,
     StatusReply = 129,
+    /// The decision for an event.
+    DecisionReply = 130,
     ErrorReply = 255,
 }
 
@@ -39,7 +43,9 @@ impl Kind {
     fn from_byte(b: u8) -> Option<Kind> {
         match b {
             1 => Some(Kind::StatusRequest),
+            2 => Some(Kind::EventRequest),
             129 => Some(Kind::StatusReply),
+            130 => Some(Kind::DecisionReply),
             255 => Some(Kind::ErrorReply),
             _ => None,
         }

@@ -11,12 +11,32 @@ use nanoserde::{DeJson, SerJson};
 pub enum Request {
     /// `ocserv-agent status`.
     Status,
+    /// The hook: ocserv's script environment, the variables ocserv sets and nothing else. The
+    /// daemon validates it again (it trusts the peer's uid, not its data).
+    Event(EventPayload),
+}
+
+/// ocserv's variables by name, as the hook found them.
+#[derive(Clone, Debug, Default, PartialEq, SerJson, DeJson)]
+pub struct EventPayload {
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// The daemon's answer to an event.
+#[derive(Clone, Debug, PartialEq, SerJson, DeJson)]
+pub struct DecisionReply {
+    pub allow: bool,
+    /// local, portal, cache, stale, fail-open or fail-close.
+    pub source: String,
+    pub reason: String,
 }
 
 /// What the daemon answers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
-    Status(StatusReply),
+    /// Boxed: a status is much larger than the decisions the hot path sends.
+    Status(Box<StatusReply>),
+    Decision(DecisionReply),
     /// The request was refused or could not be served; the text says why.
     Error(String),
 }
@@ -40,6 +60,13 @@ pub struct StatusReply {
     pub fail_mode: String,
     pub policy_default: String,
     pub policy_rules: u32,
+    /// closed, open or half-open.
+    pub breaker_state: String,
+    /// `name=count` pairs: allowed, denied, and by source.
+    pub decisions: String,
+    pub cache_entries: u32,
+    /// Sessions the agent admitted and has not seen end.
+    pub sessions: u32,
 }
 
 /// A request that carries no data still has a payload: `{}`.
@@ -74,6 +101,10 @@ impl StatusReply {
             fail_mode: "stale".into(),
             policy_default: "allow".into(),
             policy_rules: 0,
+            breaker_state: "closed".into(),
+            decisions: "allowed=3 denied=1".into(),
+            cache_entries: 2,
+            sessions: 1,
         }
     }
 }
@@ -83,6 +114,7 @@ impl Request {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Request::Status => encode(Kind::StatusRequest, "{}"),
+            Request::Event(e) => encode(Kind::EventRequest, &e.serialize_json()),
         }
     }
 
@@ -90,6 +122,7 @@ impl Request {
     pub fn decode(kind: Kind, payload: &[u8]) -> Result<Request, FrameError> {
         match kind {
             Kind::StatusRequest => decode_json::<EmptyPayload>(payload).map(|_| Request::Status),
+            Kind::EventRequest => decode_json(payload).map(Request::Event),
             other => Err(FrameError::BadPayload(format!(
                 "{other:?} is not a request"
             ))),
@@ -102,6 +135,7 @@ impl Reply {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Reply::Status(s) => encode(Kind::StatusReply, &s.serialize_json()),
+            Reply::Decision(d) => encode(Kind::DecisionReply, &d.serialize_json()),
             Reply::Error(message) => encode(
                 Kind::ErrorReply,
                 &ErrorPayload {
@@ -115,7 +149,8 @@ impl Reply {
     /// Reads a reply from a decoded header's kind and its payload.
     pub fn decode(kind: Kind, payload: &[u8]) -> Result<Reply, FrameError> {
         match kind {
-            Kind::StatusReply => decode_json(payload).map(Reply::Status),
+            Kind::StatusReply => decode_json(payload).map(|s| Reply::Status(Box::new(s))),
+            Kind::DecisionReply => decode_json(payload).map(Reply::Decision),
             Kind::ErrorReply => {
                 decode_json::<ErrorPayload>(payload).map(|e| Reply::Error(e.message))
             }
@@ -139,10 +174,16 @@ mod tests {
 
     #[test]
     fn replies_round_trip() {
-        let status = Reply::Status(StatusReply::default_for_test());
+        let status = Reply::Status(Box::new(StatusReply::default_for_test()));
         assert_eq!(round_trip(status.clone()), status);
         let err = Reply::Error("uid 5 is not allowed \"x\"\n".into());
         assert_eq!(round_trip(err.clone()), err);
+        let decision = Reply::Decision(DecisionReply {
+            allow: false,
+            source: "portal".into(),
+            reason: "denied by the portal: \"not today\"".into(),
+        });
+        assert_eq!(round_trip(decision.clone()), decision);
     }
 
     #[test]
@@ -155,6 +196,14 @@ mod tests {
             Request::Status
         );
         assert!(Request::decode(Kind::StatusReply, b"{}").is_err());
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("REASON".to_string(), "connect".to_string());
+        env.insert("USERNAME".to_string(), "a\"b\\c ✓".to_string());
+        let event = Request::Event(EventPayload { env });
+        let frame = event.encode();
+        let header: [u8; HEADER_LEN] = frame[..HEADER_LEN].try_into().unwrap();
+        let (kind, _) = decode_header(&header).unwrap();
+        assert_eq!(Request::decode(kind, &frame[HEADER_LEN..]).unwrap(), event);
         assert!(Request::decode(Kind::StatusRequest, b"[").is_err());
     }
 

@@ -7,7 +7,7 @@ use crate::proto::agent::v1::{HealthCheckRequest, HealthCheckResponse};
 use bytes::Bytes;
 use prost::Message;
 use std::collections::HashMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 pub const HEALTH_CHECK: &str = "/agent.v1.AgentService/HealthCheck";
 
@@ -53,19 +53,9 @@ pub fn health_check(message: &[u8], started: Instant) -> Result<Bytes, Status> {
         healthy: true,
         status_message: format!("ocserv-agent {} running", env!("CARGO_PKG_VERSION")),
         checks,
-        timestamp: Some(now()),
+        timestamp: Some(crate::proto::timestamp(SystemTime::now())),
     };
     Ok(Bytes::from(response.encode_to_vec()))
-}
-
-fn now() -> prost_types::Timestamp {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: since.as_secs() as i64,
-        nanos: since.subsec_nanos() as i32,
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::grpc::server::{Call, Router};
 use crate::grpc::status::{Code, Status};
 use crate::log_ring::{Line, LogRing};
 use crate::proto::agent::v1::{LogEntry, LogStreamRequest};
+use crate::proto::timestamp;
 use futures_lite::future;
 use prost::Message;
 use std::collections::HashMap;
@@ -109,14 +110,6 @@ fn gap(note: &str) -> LogEntry {
         source: "agent".to_string(),
         message: note.to_string(),
         fields: HashMap::new(),
-    }
-}
-
-fn timestamp(t: SystemTime) -> prost_types::Timestamp {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: since.as_secs() as i64,
-        nanos: since.subsec_nanos() as i32,
     }
 }
 

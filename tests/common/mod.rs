@@ -77,6 +77,25 @@ pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
     )
 }
 
+/// Runs the hook (`program` with `args`) with exactly the environment `vars`, as ocserv would;
+/// returns its exit code and stderr.
+pub fn hook<K: AsRef<str>, V: AsRef<str>>(
+    program: &Path,
+    args: &[&str],
+    vars: &[(K, V)],
+) -> (Option<i32>, String) {
+    let out = command(program)
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Polls `cond` every 10 ms for up to 5 s.
 pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(5);

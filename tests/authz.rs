@@ -1,0 +1,227 @@
+//! The authorization path end to end: the real hook binary, as ocserv runs it, against the real
+//! daemon; local rules alone, and with the grpcio fake portal (tests/interop/fake_portal.py).
+
+mod common;
+
+use common::grpc::{certs, Portal};
+use common::{bin, hook, Daemon, TempDir};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What ocserv sets for a connect of `user` (session `id`) from `ip`.
+fn connect(id: u32, user: &str, ip: &str) -> Vec<(String, String)> {
+    vec![
+        ("REASON".into(), "connect".into()),
+        ("ID".into(), id.to_string()),
+        ("USERNAME".into(), user.into()),
+        ("GROUPNAME".into(), "staff".into()),
+        ("IP_REAL".into(), ip.into()),
+        ("IP_REMOTE".into(), "10.10.0.2".into()),
+        ("DEVICE".into(), "vpns0".into()),
+    ]
+}
+
+fn disconnect(id: u32, user: &str) -> Vec<(String, String)> {
+    vec![
+        ("REASON".into(), "disconnect".into()),
+        ("ID".into(), id.to_string()),
+        ("USERNAME".into(), user.into()),
+        ("STATS_BYTES_IN".into(), "1000".into()),
+        ("STATS_BYTES_OUT".into(), "2000".into()),
+        ("STATS_DURATION".into(), "30".into()),
+    ]
+}
+
+fn run_hook(config: &Path, vars: &[(String, String)]) -> (Option<i32>, String) {
+    hook(&bin(), &["hook", "-c", config.to_str().unwrap()], vars)
+}
+
+#[test]
+fn local_rules_decide_without_a_portal() {
+    let dir = TempDir::new("authz-local");
+    let text = common::config_text(&dir, "\toption log_level debug\n")
+        + "config policy 'local'\n\toption default deny\n"
+        + "config rule 'blocked_net'\n\toption action deny\n\tlist source '203.0.113.0/24'\n"
+        + "config rule 'staff'\n\toption action allow\n\tlist user 'alice'\n\tlist user 'bob'\n"
+        + "config rule 'one_device'\n\toption action allow\n\tlist user 'carol'\n\toption max_sessions 1\n";
+    let config = dir.write("c", &text);
+    let d = Daemon::start(&config);
+
+    let (code, err) = run_hook(&config, &connect(1, "alice", "192.0.2.10"));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run_hook(&config, &connect(2, "alice", "203.0.113.9"));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("denied (local): denied by rule 'blocked_net'"),
+        "{err}"
+    );
+    let (code, err) = run_hook(&config, &connect(3, "mallory", "192.0.2.11"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("denied by policy.default"), "{err}");
+
+    // max_sessions counts the sessions the agent admitted; a disconnect frees the place.
+    assert_eq!(
+        run_hook(&config, &connect(10, "carol", "192.0.2.12")).0,
+        Some(0)
+    );
+    let (code, err) = run_hook(&config, &connect(11, "carol", "192.0.2.12"));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("user has 1 session(s); rule 'one_device' allows 1"),
+        "{err}"
+    );
+    assert_eq!(run_hook(&config, &disconnect(10, "carol")).0, Some(0));
+    assert_eq!(
+        run_hook(&config, &connect(12, "carol", "192.0.2.12")).0,
+        Some(0)
+    );
+    // A disconnect for a session never admitted is harmless.
+    assert_eq!(run_hook(&config, &disconnect(999, "nobody")).0, Some(0));
+
+    d.wait_stderr(
+        "connect of 'mallory' (session 3) from 192.0.2.11: denied (denied by policy.default)",
+    );
+    let json = d.status_json();
+    assert!(json.contains("allowed=3 denied=3"), "{json}");
+    assert!(json.contains("\"sessions\":2"), "{json}");
+}
+
+/// A config with the portal at `port` (fake_portal.py), `fail_mode` and short cache times.
+fn portal_config(dir: &TempDir, pki: &Path, port: u16, fail_mode: &str) -> std::path::PathBuf {
+    let text = common::config_text(dir, "\toption hook_timeout 5s\n")
+        + &format!(
+            "config portal 'portal'\n\toption enabled 1\n\toption address '127.0.0.1:{port}'\n\toption server_name 'localhost'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n\toption timeout 3s\n",
+            pki.join("ca.pem").display(),
+            pki.join("client.pem").display(),
+            pki.join("client.key").display()
+        )
+        + &format!(
+            "config resilience 'resilience'\n\toption fail_mode {fail_mode}\n\toption environment development\n\toption cache_ttl 1s\n\toption cache_deny_ttl 1s\n\toption cache_stale_ttl 1h\n\toption breaker_failure_threshold 2\n\toption breaker_timeout 1s\n"
+        );
+    dir.write("c", &text)
+}
+
+#[test]
+fn the_portal_decides_and_fail_stale_serves_its_last_allow() {
+    let dir = TempDir::new("authz-portal");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
+    let config = portal_config(&dir, &pki, portal.port, "stale");
+    let d = Daemon::start(&config);
+
+    let (code, err) = run_hook(&config, &connect(1, "alice", "192.0.2.10"));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run_hook(&config, &connect(2, "bob", "192.0.2.20"));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("denied (portal): denied by the portal: not today"),
+        "{err}"
+    );
+    // Within cache_ttl the same question is answered from the cache.
+    let (code, _) = run_hook(&config, &connect(3, "alice", "192.0.2.10"));
+    assert_eq!(code, Some(0));
+    let json = d.status_json();
+    assert!(json.contains("portal=2 cache=1"), "{json}");
+
+    // The portal goes away. After cache_ttl, alice's allow is stale but served; bob's deny is
+    // never served stale-as-allow, and a user the portal never answered is denied.
+    drop(portal);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, err) = run_hook(&config, &connect(4, "alice", "192.0.2.10"));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run_hook(&config, &connect(5, "bob", "192.0.2.20"));
+    assert_eq!(code, Some(1), "{err}");
+    let (code, err) = run_hook(&config, &connect(6, "dave", "192.0.2.30"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("(fail-close)"), "{err}");
+    let json = d.status_json();
+    assert!(json.contains("stale=2"), "{json}");
+    // Two failures opened the breaker.
+    assert!(json.contains("\"breaker_state\":\"open\""), "{json}");
+    d.wait_stderr("portal circuit breaker: closed -> open");
+}
+
+#[test]
+fn fail_close_denies_and_fail_open_allows_when_the_portal_is_down() {
+    let dir = TempDir::new("authz-down");
+    let pki = certs(&dir);
+    // A port nobody listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    for (mode, want, source) in [("close", 1, "(fail-close)"), ("open", 0, "fail_mode open")] {
+        let config = portal_config(&dir, &pki, port, mode);
+        let d = Daemon::start(&config);
+        let started = Instant::now();
+        let (code, err) = run_hook(&config, &connect(1, "alice", "192.0.2.10"));
+        assert_eq!(code, Some(want), "{mode}: {err}");
+        if want == 1 {
+            assert!(err.contains(source), "{err}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(4), "{mode}");
+        let json = d.status_json();
+        let counted = if mode == "open" {
+            "fail-open=1"
+        } else {
+            "fail-close=1"
+        };
+        assert!(json.contains(counted), "{json}");
+        if mode == "open" {
+            d.wait_stderr(source);
+        }
+    }
+}
+
+#[test]
+fn the_hook_exits_1_at_once_on_sigterm_and_falls_back_when_the_daemon_is_silent() {
+    use std::os::unix::net::UnixListener;
+    let dir = TempDir::new("authz-silent");
+    let config = dir.write(
+        "c",
+        &common::config_text(&dir, "\toption hook_timeout 2s\n"),
+    );
+    // A "daemon" that accepts and never answers.
+    let listener = UnixListener::bind(dir.path("agent.sock")).unwrap();
+    let (accepted, connected) = std::sync::mpsc::channel();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in listener.incoming().take(2) {
+            conns.push(c);
+            let _ = accepted.send(());
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let vars = connect(1, "alice", "192.0.2.10");
+    // Silent daemon: the fallback after hook_timeout.
+    let started = Instant::now();
+    let (code, err) = run_hook(&config, &vars);
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("denied by agent.hook_fallback"), "{err}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // SIGTERM while waiting: exit status 1 (not death by signal), at once.
+    let mut child = common::command(&bin())
+        .args(["hook", "-c", config.to_str().unwrap()])
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once it is connected and waiting (its handler is installed before it connects).
+    connected.recv().unwrap();
+    connected.recv().unwrap();
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert!(
+        sent.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        sent.elapsed()
+    );
+    drop(held);
+}
