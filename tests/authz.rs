@@ -225,3 +225,43 @@ fn the_hook_exits_1_at_once_on_sigterm_and_falls_back_when_the_daemon_is_silent(
     );
     drop(held);
 }
+
+#[test]
+fn concurrent_hooks_for_one_user_make_one_portal_call() {
+    let dir = TempDir::new("authz-coalesce");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
+    let config = portal_config(&dir, &pki, portal.port, "close");
+    let _d = Daemon::start(&config);
+    // 100 at once; fewer under an emulator, where each hook is a whole qemu process.
+    let n = if std::env::var_os("OCSERV_AGENT_TEST_RUNNER").is_some_and(|r| !r.is_empty()) {
+        20
+    } else {
+        100
+    };
+    // The portal takes 2 s to answer "slow": every hook arrives while the first call runs.
+    let hooks: Vec<_> = (0..n)
+        .map(|i| {
+            let vars = connect(100 + i, "slow", "192.0.2.50");
+            common::command(&bin())
+                .args(["hook", "-c", config.to_str().unwrap()])
+                .env_clear()
+                .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for h in hooks {
+        let out = h.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (code, err) = run_hook(&config, &connect(1, "calls:slow", "192.0.2.50"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("denied by the portal: 1"), "{n} hooks: {err}");
+}

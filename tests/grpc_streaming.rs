@@ -114,7 +114,22 @@ fn grpcio_streams_against_our_server() {
         let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
         let listener = Async::new(listener).unwrap();
         let router = Rc::new(router(Rc::default(), Rc::default()));
-        let settings = Rc::new(Settings::default());
+        // The server's own log goes to stderr, shown if the test fails.
+        ocserv_agent::logger::init(
+            ocserv_agent::config::LogTarget::Stderr,
+            log::LevelFilter::Debug,
+        );
+        // Pongs get 60 s here, not 10. Once, under qemu-mips on a 2-core machine loaded by
+        // other builds, the server dropped grpcio's connection after the flood check; a pong
+        // later than 10 s is the likely cause (the log above now shows the server's reason).
+        // Keepalive itself is tested in src/grpc/server_tests.rs.
+        let settings = Rc::new(Settings {
+            keepalive: ocserv_agent::grpc::keepalive::Keepalive {
+                interval: Duration::from_secs(30),
+                timeout: Duration::from_secs(60),
+            },
+            ..Settings::default()
+        });
         let shutdown = Rc::new(Shutdown::new());
         async_io::block_on(ex.run(async {
             loop {

@@ -368,3 +368,75 @@ fn from_answer(answer: &Answer, source: Source) -> Decision {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn engine(text: &str) -> Engine {
+        Engine::new(Rc::new(parse(text.as_bytes()).unwrap()), None).unwrap()
+    }
+
+    fn connect(id: u32, user: &str) -> SessionEvent {
+        let mut e = SessionEvent::for_test(Reason::Connect, id, user);
+        e.ip_real = "192.0.2.1".parse().ok();
+        e
+    }
+
+    #[test]
+    fn without_a_portal_local_policy_decides_and_is_counted() {
+        let e = engine(
+            "config policy 'local'\n option default deny\nconfig rule\n option action allow\n list user 'alice'\n option max_sessions 2\n",
+        );
+        async_io::block_on(async {
+            for id in [1, 2] {
+                let d = e.decide(&connect(id, "alice")).await;
+                assert!(d.allow, "{d:?}");
+                assert_eq!(d.source, Source::Local);
+                assert_eq!(d.reason, "allowed by the rule at line 3");
+            }
+            let d = e.decide(&connect(3, "alice")).await;
+            assert!(!d.allow);
+            assert_eq!(
+                d.reason,
+                "user has 2 session(s); the rule at line 3 allows 2"
+            );
+            let d = e.decide(&connect(4, "bob")).await;
+            assert_eq!(
+                (d.allow, d.reason.as_str()),
+                (false, "denied by policy.default")
+            );
+            let bye = SessionEvent::for_test(Reason::Disconnect, 1, "alice");
+            assert!(e.decide(&bye).await.allow);
+            assert!(e.decide(&connect(5, "alice")).await.allow);
+            let c = e.counters();
+            assert_eq!((c.allowed, c.denied, c.local, c.disconnects), (3, 2, 5, 1));
+            assert_eq!(e.sessions(), 2);
+        });
+    }
+
+    #[test]
+    fn disconnects_and_host_updates_are_never_denied() {
+        let e = engine("config policy 'local'\n option default deny\n");
+        async_io::block_on(async {
+            for reason in [Reason::Disconnect, Reason::HostUpdate] {
+                let d = e.decide(&SessionEvent::for_test(reason, 9, "nobody")).await;
+                assert!(d.allow, "{reason:?}");
+            }
+            assert_eq!(e.counters().denied, 0);
+        });
+    }
+
+    #[test]
+    fn a_reload_can_refuse_fail_open_in_production() {
+        let e = engine("");
+        let bad = parse(b"config resilience 'resilience'\n option fail_mode open\n option environment development\n")
+            .unwrap();
+        assert!(e.update(Rc::new(bad), None).is_ok());
+        let mut refused = parse(b"").unwrap();
+        refused.resilience.fail_mode = crate::config::FailMode::Open;
+        refused.resilience.environment = crate::config::Environment::Production;
+        assert!(e.update(Rc::new(refused), None).is_err());
+    }
+}

@@ -14,13 +14,14 @@ use super::messages::{Reply, Request};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// What the socket server asks of the daemon.
@@ -34,7 +35,9 @@ pub trait Service: 'static {
 /// Bounds that protect the daemon from slow or flooding clients.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Connections served at once; more are closed at once (the hook then applies its fallback).
+    /// Connections served at once. More wait, unaccepted, in the kernel's listen backlog until
+    /// one finishes (a burst of connects is slowed, not refused); a hook that waits past its
+    /// deadline applies its fallback.
     pub max_connections: u32,
     /// Time a connection may take from accept to reply.
     pub deadline: Duration,
@@ -140,7 +143,23 @@ impl SocketServer {
         limits: Limits,
         active: Rc<Cell<u32>>,
     ) {
+        let slot_freed: Rc<RefCell<Option<Waker>>> = Rc::default();
         loop {
+            if active.get() >= limits.max_connections {
+                log::warn!(
+                    "{} connections open; the next wait for one to finish",
+                    limits.max_connections
+                );
+                future::poll_fn(|cx| {
+                    if active.get() < limits.max_connections {
+                        Poll::Ready(())
+                    } else {
+                        *slot_freed.borrow_mut() = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                })
+                .await;
+            }
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -150,20 +169,17 @@ impl SocketServer {
                     continue;
                 }
             };
-            if active.get() >= limits.max_connections {
-                log::warn!(
-                    "{} connections open; refusing one more",
-                    limits.max_connections
-                );
-                continue;
-            }
             active.set(active.get() + 1);
             let service = service.clone();
             let active = active.clone();
+            let slot_freed = slot_freed.clone();
             executor
                 .spawn(async move {
                     connection(stream, &*service, limits.deadline).await;
                     active.set(active.get() - 1);
+                    if let Some(waker) = slot_freed.borrow_mut().take() {
+                        waker.wake();
+                    }
                 })
                 .detach();
         }

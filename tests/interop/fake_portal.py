@@ -9,12 +9,15 @@ CheckPolicy answers by username:
   slow     sleeps 2 s, then allowed
   broken   fails with UNAVAILABLE 'portal database down'
   other    allowed
+  calls:X  denied, with the number of CheckPolicy calls seen so far for user X as the reason
 agent.v1.AgentService/AgentStream (the dial-out control stream): answers each AgentMessage with
 a ServerMessage carrying a 'status' command whose request_id is the message's agent_id; sends
 response header x-portal=fake and trailer x-heartbeats=<messages received>.
 """
 
+import collections
 import sys
+import threading
 import time
 from concurrent import futures
 
@@ -33,8 +36,18 @@ read = stubs.reader(certs)
 
 
 class Auth(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self):
+        self.calls = collections.Counter()
+        self.lock = threading.Lock()
+
     def CheckPolicy(self, request, context):
         user = request.username
+        if user.startswith("calls:"):
+            with self.lock:
+                seen = self.calls[user[len("calls:"):]]
+            return auth_pb2.CheckPolicyResponse(allowed=False, deny_reason=str(seen))
+        with self.lock:
+            self.calls[user] += 1
         if user == "slow":
             time.sleep(2)
         if user == "broken":
