@@ -265,3 +265,72 @@ fn concurrent_hooks_for_one_user_make_one_portal_call() {
     assert_eq!(code, Some(1));
     assert!(err.contains("denied by the portal: 1"), "{n} hooks: {err}");
 }
+
+/// Load: many hook processes against one daemon, in waves of 50 at once, over 40 users (the
+/// first connect of each is a portal call, the rest cache hits); every one gets its answer.
+#[test]
+fn a_thousand_hooks_and_no_failures() {
+    let dir = TempDir::new("authz-load");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
+    let config = portal_config(&dir, &pki, portal.port, "close");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("option cache_ttl 1s", "option cache_ttl 1h");
+    std::fs::write(&config, text).unwrap();
+    let d = Daemon::start(&config);
+    let emulated = std::env::var_os("OCSERV_AGENT_TEST_RUNNER").is_some_and(|r| !r.is_empty());
+    let total: u32 = if emulated { 100 } else { 1000 };
+    let mut failures = Vec::new();
+    for wave in 0..total / 50 {
+        let hooks: Vec<_> = (0..50)
+            .map(|i| {
+                let n = wave * 50 + i;
+                let vars = connect(10_000 + n, &format!("user{}", n % 40), "192.0.2.60");
+                common::command(&bin())
+                    .args(["hook", "-c", config.to_str().unwrap()])
+                    .env_clear()
+                    .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for h in hooks {
+            let out = h.wait_with_output().unwrap();
+            if out.status.code() != Some(0) {
+                failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    let json = d.status_json();
+    assert!(
+        json.contains(&format!("allowed={total} denied=0")),
+        "{json}"
+    );
+    // One portal call per user (overlapping hooks for a user share it, and count as portal
+    // decisions: at most the first wave); every later decision from the cache.
+    let count = |name: &str| -> u32 {
+        let at = json.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        json[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (portal_decisions, cached) = (count("portal"), count("cache"));
+    assert_eq!(portal_decisions + cached, total, "{json}");
+    assert!((40..=50).contains(&portal_decisions), "{json}");
+    for user in ["user0", "user39"] {
+        let (code, err) = run_hook(&config, &connect(1, &format!("calls:{user}"), "192.0.2.60"));
+        assert_eq!(code, Some(1));
+        assert!(err.contains("denied by the portal: 1"), "{user}: {err}");
+    }
+}
