@@ -86,6 +86,16 @@ fn local_rules_decide_without_a_portal() {
     assert!(json.contains("\"sessions\":2"), "{json}");
 }
 
+/// Relaxes a config's deadlines (hook 30 s, portal call 20 s) for tests whose bursts of hook
+/// processes would, under an emulator, outlast the usual ones.
+fn patient(config: &Path) {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("option hook_timeout 5s", "option hook_timeout 30s")
+        .replace("option timeout 3s", "option timeout 20s");
+    std::fs::write(config, text).unwrap();
+}
+
 /// A config with the portal at `port` (fake_portal.py), `fail_mode` and short cache times.
 fn portal_config(dir: &TempDir, pki: &Path, port: u16, fail_mode: &str) -> std::path::PathBuf {
     let text = common::config_text(dir, "\toption hook_timeout 5s\n")
@@ -232,6 +242,7 @@ fn concurrent_hooks_for_one_user_make_one_portal_call() {
     let pki = certs(&dir);
     let portal = Portal::start(&pki);
     let config = portal_config(&dir, &pki, portal.port, "close");
+    patient(&config);
     let _d = Daemon::start(&config);
     // 100 at once; fewer under an emulator, where each hook is a whole qemu process.
     let n = if std::env::var_os("OCSERV_AGENT_TEST_RUNNER").is_some_and(|r| !r.is_empty()) {
@@ -278,6 +289,7 @@ fn a_thousand_hooks_and_no_failures() {
         .unwrap()
         .replace("option cache_ttl 1s", "option cache_ttl 1h");
     std::fs::write(&config, text).unwrap();
+    patient(&config);
     let d = Daemon::start(&config);
     let emulated = std::env::var_os("OCSERV_AGENT_TEST_RUNNER").is_some_and(|r| !r.is_empty());
     let total: u32 = if emulated { 100 } else { 1000 };
