@@ -53,7 +53,8 @@ fn main() {
             .args(["hook", "-c", config.to_str().unwrap()])
             .env_clear()
             .env("REASON", "connect")
-            .env("ID", id.to_string())
+            // One ID: the session table keeps one entry instead of growing with every run.
+            .env("ID", (1 + id % 2).to_string())
             .env("USERNAME", "alice")
             .env("GROUPNAME", "staff")
             .env("IP_REAL", "192.0.2.10")
@@ -83,7 +84,8 @@ fn main() {
                     .args(["hook", "-c", config.to_str().unwrap()])
                     .env_clear()
                     .env("REASON", "connect")
-                    .env("ID", (100_000 + n).to_string())
+                    // IDs reused per slot: live sessions stay at 50, as on a router.
+                    .env("ID", (100_000 + i).to_string())
                     .env("USERNAME", format!("user{n}"))
                     .env("IP_REAL", "192.0.2.10")
                     .stderr(Stdio::null())
@@ -96,7 +98,7 @@ fn main() {
         }
     }
     println!(
-        "daemon RSS: {} kB with 10 000 cached decisions (and 10 000 sessions)",
+        "daemon RSS: {} kB with 10 000 cached decisions (50 live sessions)",
         rss_kb(daemon.id())
     );
     let _ = daemon.kill();
