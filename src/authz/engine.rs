@@ -10,6 +10,7 @@ use super::request::{Reason, SessionEvent};
 use super::sessions::{Session, Sessions};
 use crate::config::{Config, Verdict};
 use crate::grpc::client::Channel;
+use crate::grpc::status::{Code, Status};
 use crate::portal::auth::{self, Answer, Failure};
 use crate::resilience::breaker::{Breaker, Transition};
 use crate::resilience::cache::{CacheKey, DecisionCache, Kind};
@@ -258,10 +259,11 @@ impl Engine {
                 let permit = match self.breaker.allow() {
                     Ok(permit) => permit,
                     Err(rejected) => {
-                        return Err(Failure::Other(crate::grpc::status::Status::new(
-                            crate::grpc::status::Code::Unavailable,
+                        // No call made: says nothing new about the portal.
+                        return Err(Failure::Other(Status::new(
+                            Code::Unavailable,
                             rejected.to_string(),
-                        )))
+                        )));
                     }
                 };
                 let result = auth::check_policy(portal, event, timeout).await;
