@@ -220,6 +220,12 @@ impl Service for Daemon {
         uid == self.own_uid || self.config.borrow().agent.allowed_uid.contains(&uid)
     }
 
+    /// The hook's own deadline and a second more: the daemon never gives up on a connection
+    /// before the hook does (a slow portal is bounded by portal.timeout < hook_timeout).
+    fn deadline(&self) -> Option<Duration> {
+        Some(self.config.borrow().agent.hook_timeout + Duration::from_secs(1))
+    }
+
     async fn handle(&self, request: Request) -> Reply {
         match request {
             Request::Status => Reply::Status(Box::new(self.status())),

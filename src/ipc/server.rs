@@ -30,6 +30,11 @@ pub trait Service: 'static {
     fn peer_allowed(&self, uid: u32) -> bool;
     /// Answers one request.
     fn handle(&self, request: Request) -> impl std::future::Future<Output = Reply>;
+    /// How long a connection may take, if not [`Limits::deadline`]: the daemon waits as long
+    /// as its clients are configured to (a longer `hook_timeout` after a reload included).
+    fn deadline(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Bounds that protect the daemon from slow or flooding clients.
@@ -173,9 +178,10 @@ impl SocketServer {
             let service = service.clone();
             let active = active.clone();
             let slot_freed = slot_freed.clone();
+            let deadline = service.deadline().unwrap_or(limits.deadline);
             executor
                 .spawn(async move {
-                    connection(stream, &*service, limits.deadline).await;
+                    connection(stream, &*service, deadline).await;
                     active.set(active.get() - 1);
                     if let Some(waker) = slot_freed.borrow_mut().take() {
                         waker.wake();
