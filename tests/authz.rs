@@ -6,6 +6,7 @@ mod common;
 use common::grpc::{certs, Portal};
 use common::{bin, hook, Daemon, TempDir};
 use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// What ocserv sets for a connect of `user` (session `id`) from `ip`.
@@ -34,6 +35,17 @@ fn disconnect(id: u32, user: &str) -> Vec<(String, String)> {
 
 fn run_hook(config: &Path, vars: &[(String, String)]) -> (Option<i32>, String) {
     hook(&bin(), &["hook", "-c", config.to_str().unwrap()], vars)
+}
+
+/// Starts the hook without waiting for it, with exactly `vars` as its environment.
+fn spawn_hook(config: &Path, vars: &[(String, String)], stderr: Stdio) -> Child {
+    common::command(&bin())
+        .args(["hook", "-c", config.to_str().unwrap()])
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -213,13 +225,7 @@ fn the_hook_exits_1_at_once_on_sigterm_and_falls_back_when_the_daemon_is_silent(
         "{took:?}"
     );
     // SIGTERM while waiting: exit status 1 (not death by signal), at once.
-    let mut child = common::command(&bin())
-        .args(["hook", "-c", config.to_str().unwrap()])
-        .env_clear()
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_hook(&config, &vars, Stdio::null());
     // Once it is connected and waiting (its handler is installed before it connects).
     connected.recv().unwrap();
     connected.recv().unwrap();
@@ -254,13 +260,7 @@ fn concurrent_hooks_for_one_user_make_one_portal_call() {
     let hooks: Vec<_> = (0..n)
         .map(|i| {
             let vars = connect(100 + i, "slow", "192.0.2.50");
-            common::command(&bin())
-                .args(["hook", "-c", config.to_str().unwrap()])
-                .env_clear()
-                .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            spawn_hook(&config, &vars, Stdio::piped())
         })
         .collect();
     for h in hooks {
@@ -299,13 +299,7 @@ fn a_thousand_hooks_and_no_failures() {
             .map(|i| {
                 let n = wave * 50 + i;
                 let vars = connect(10_000 + n, &format!("user{}", n % 40), "192.0.2.60");
-                common::command(&bin())
-                    .args(["hook", "-c", config.to_str().unwrap()])
-                    .env_clear()
-                    .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                spawn_hook(&config, &vars, Stdio::piped())
             })
             .collect();
         for h in hooks {
