@@ -318,21 +318,17 @@ impl Channel {
         Ok(Live { send, alive })
     }
 
-    /// Records a failed attempt and schedules the next: doubling, ±20% jitter, capped.
+    /// Records a failed attempt and schedules the next (see [`backoff`]).
     fn failed(&self, status: Status) -> Status {
         let failures = self.failures.get().saturating_add(1);
         self.failures.set(failures);
-        let s = &self.settings;
-        let base = s
-            .backoff_min
-            .saturating_mul(1 << (failures - 1).min(16))
-            .min(s.backoff_max);
         let mut x = self.rng.get();
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
         self.rng.set(x);
-        let wait = base.saturating_mul(800 + x % 401) / 1000;
+        let s = &self.settings;
+        let wait = backoff(failures, s.backoff_min, s.backoff_max, x);
         self.retry_at.set(Some(Instant::now() + wait));
         status
     }
@@ -344,6 +340,15 @@ impl Channel {
             format!("connection to {} lost: {e}", self.settings.address),
         )
     }
+}
+
+/// The wait after `failures` failed attempts in a row: `min` doubling per failure, capped at
+/// `max`, then ±20% by `random` so that routers restarted together do not retry together.
+fn backoff(failures: u32, min: Duration, max: Duration, random: u32) -> Duration {
+    let base = min
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(max);
+    base.saturating_mul(800 + random % 401) / 1000
 }
 
 /// Resolves `host:port` on a thread of its own: a DNS lookup can take seconds on a router
@@ -376,4 +381,25 @@ async fn resolve(address: String) -> std::io::Result<Vec<SocketAddr>> {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let (min, max) = (Duration::from_millis(200), Duration::from_secs(30));
+        let ms = |f, r| backoff(f, min, max, r).as_millis();
+        // random % 401 == 200 is the middle: no jitter.
+        assert_eq!(
+            [ms(1, 200), ms(2, 200), ms(3, 200), ms(8, 200)],
+            [200, 400, 800, 25600]
+        );
+        assert_eq!(ms(9, 200), 30_000, "capped");
+        assert_eq!(ms(1000, 200), 30_000, "no overflow on long outages");
+        // The extremes of the jitter: -20% and +20%.
+        assert_eq!((ms(3, 0), ms(3, 400)), (640, 960));
+        assert_eq!(ms(9, 400), 36_000, "jitter applies above the cap too");
+    }
 }

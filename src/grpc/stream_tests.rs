@@ -414,3 +414,31 @@ fn client_keepalive_gives_up_on_a_server_that_stops_answering() {
         drop(hung);
     }));
 }
+
+#[test]
+fn streams_beyond_max_concurrent_streams_wait_for_a_free_one() {
+    let h = Harness::start(Settings {
+        max_concurrent_streams: 2,
+        ..Settings::default()
+    });
+    let ch = h.channel();
+    h.run(async {
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            let (tx, mut rx) = ch.open("/t.S/Endless", &long()).await.unwrap();
+            rx.message().await.unwrap();
+            open.push((tx, rx));
+        }
+        // The third is held back (by the client's h2, honouring the server's SETTINGS)...
+        let (_tx, mut third) = ch.open("/t.S/Endless", &long()).await.unwrap();
+        let early = future::or(async { Some(third.message().await) }, async {
+            Timer::after(Duration::from_millis(500)).await;
+            None
+        })
+        .await;
+        assert!(early.is_none(), "a third stream ran beyond the limit of 2");
+        // ...until one of the two ends.
+        drop(open.remove(0));
+        assert_eq!(third.message().await.unwrap().unwrap(), "tick");
+    });
+}
