@@ -11,6 +11,7 @@
 use crate::authz::engine::Engine;
 use crate::authz::request::{Reason, SessionEvent};
 use crate::config::{self, keyword_str, Config, LoadError};
+use crate::events::outbox::{Outbox, Pushed};
 use crate::grpc::listener::Endpoint;
 use crate::grpc::server::Router;
 use crate::ipc::messages::{DecisionReply, EventPayload, Reply, Request, StatusReply};
@@ -65,6 +66,9 @@ pub struct Daemon {
     last_reload_error: RefCell<Option<String>>,
     own_uid: u32,
     engine: Engine,
+    /// Connect/disconnect reports for the portal; opened once the portal and the outbox are
+    /// both enabled.
+    outbox: RefCell<Option<Rc<Outbox>>>,
     /// Where the portal channel's connection tasks run.
     executor: &'static LocalExecutor<'static>,
 }
@@ -89,8 +93,62 @@ impl Daemon {
             last_reload_error: RefCell::new(None),
             own_uid: rustix::process::geteuid().as_raw(),
             engine,
+            outbox: RefCell::new(None),
             executor,
         })
+    }
+
+    /// Opens the outbox and starts its delivery task, if the configuration asks for reports
+    /// and they are not running yet.
+    fn start_outbox(self: &Rc<Self>) {
+        let config = self.config();
+        if !(config.portal.enabled && config.outbox.enabled) || self.outbox.borrow().is_some() {
+            return;
+        }
+        let outbox = Rc::new(Outbox::open(
+            Some(&config.outbox.dir),
+            config.outbox.max_events as usize,
+        ));
+        *self.outbox.borrow_mut() = Some(outbox.clone());
+        let daemon = Rc::downgrade(self);
+        let target = move || {
+            let daemon = daemon.upgrade()?;
+            let config = daemon.config();
+            if !(config.portal.enabled && config.outbox.enabled) {
+                return None;
+            }
+            Some(crate::events::report::Target {
+                channel: daemon.engine.portal()?,
+                timeout: config.portal.timeout,
+                agent_id: config.agent.id.clone(),
+                retry_max: config.outbox.retry_max,
+            })
+        };
+        self.executor
+            .spawn(crate::events::report::run(outbox, target))
+            .detach();
+    }
+
+    /// Queues the portal's report of an event, when reports are on.
+    fn report(&self, event: &SessionEvent, allowed: bool) {
+        let config = self.config();
+        if !(config.portal.enabled && config.outbox.enabled) {
+            return;
+        }
+        let Some(outbox) = self.outbox.borrow().clone() else {
+            return;
+        };
+        let Some(e) = crate::events::from_session(event, allowed, std::time::SystemTime::now())
+        else {
+            return;
+        };
+        if outbox.push(e) == Pushed::Duplicate {
+            log::debug!(
+                "outbox: the {} of session {} is already queued or sent",
+                event.reason.as_str(),
+                event.id
+            );
+        }
     }
 
     /// The configuration in force.
@@ -124,6 +182,11 @@ impl Daemon {
                 {
                     log::warn!(
                         "agent.socket and agent.socket_mode changes take effect after a restart"
+                    );
+                }
+                if new.metrics != old.metrics || new.outbox.dir != old.outbox.dir {
+                    log::warn!(
+                        "metrics and outbox.dir changes take effect after a restart (the textfile interval at once)"
                     );
                 }
                 logger::configure(new.agent.log_target, new.agent.log_level);
@@ -162,6 +225,7 @@ impl Daemon {
             }
         };
         let d = self.engine.decide(&event).await;
+        self.report(&event, d.allow);
         let from = event
             .ip_real
             .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
@@ -210,6 +274,81 @@ impl Daemon {
             decisions: decision_counts(&self.engine),
             cache_entries: self.engine.cache_stats().size,
             sessions: self.engine.sessions() as u32,
+            outbox_depth: self.outbox.borrow().as_ref().map_or(0, |o| o.stats().depth),
+            outbox: self
+                .outbox
+                .borrow()
+                .as_ref()
+                .map_or_else(String::new, |o| outbox_counts(&o.stats())),
+        }
+    }
+}
+
+impl Daemon {
+    /// The numbers the metrics show.
+    fn snapshot(&self) -> crate::metrics::Snapshot {
+        let config = self.config();
+        crate::metrics::Snapshot {
+            version: env!("CARGO_PKG_VERSION"),
+            agent_id: config.agent.id.clone(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            reloads: self.reloads.get(),
+            reload_failures: self.reload_failures.get(),
+            decisions: self.engine.counters(),
+            sessions: self.engine.sessions() as u32,
+            portal: config
+                .portal
+                .enabled
+                .then(|| (self.engine.breaker().stats(), self.engine.cache_stats())),
+            outbox: self.outbox.borrow().as_ref().map(|o| o.stats()),
+        }
+    }
+
+    /// Starts the metrics endpoint and the textfile writer the configuration asks for. A port
+    /// that cannot be bound is logged, not fatal: metrics are not worth the VPN's authorization.
+    fn start_metrics(self: &Rc<Self>) {
+        let config = self.config();
+        let render: Rc<dyn Fn() -> String> = {
+            let daemon = Rc::downgrade(self);
+            Rc::new(move || {
+                daemon
+                    .upgrade()
+                    .map_or_else(String::new, |d| crate::metrics::render(&d.snapshot()))
+            })
+        };
+        if config.metrics.enabled {
+            match crate::metrics::http::Endpoint::bind(config.metrics.listen) {
+                Ok(endpoint) => {
+                    log::info!(
+                        "metrics: serving /metrics on http://{}",
+                        endpoint
+                            .local_addr()
+                            .map_or_else(|| config.metrics.listen.to_string(), |a| a.to_string())
+                    );
+                    let executor = self.executor;
+                    let render = render.clone();
+                    executor
+                        .spawn(async move { endpoint.serve(executor, render).await })
+                        .detach();
+                }
+                Err(e) => log::error!(
+                    "metrics: cannot listen on {}: {e}; no HTTP metrics",
+                    config.metrics.listen
+                ),
+            }
+        }
+        if let Some(path) = config.metrics.textfile.clone() {
+            let daemon = Rc::downgrade(self);
+            let interval = move || {
+                daemon.upgrade().map_or(Duration::from_secs(15), |d| {
+                    d.config().metrics.textfile_interval
+                })
+            };
+            self.executor
+                .spawn(crate::metrics::textfile::run(path, interval, move || {
+                    render()
+                }))
+                .detach();
         }
     }
 }
@@ -274,6 +413,8 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     // leaked on purpose.
     let executor: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
     let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config, executor)?);
+    daemon.start_outbox();
+    daemon.start_metrics();
     let active = Rc::new(Cell::new(0u32));
 
     let stopped_by = async_io::block_on(executor.run(async {
@@ -300,6 +441,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
                     match signal {
                         Ok(Signal::Hup) => {
                             if daemon.reload() {
+                                daemon.start_outbox();
                                 reload_grpc(grpc.as_ref().as_ref(), &daemon.config());
                             }
                         }
@@ -339,6 +481,14 @@ fn decision_counts(engine: &Engine) -> String {
     format!(
         "allowed={} denied={} local={} portal={} cache={} stale={} fail-open={} fail-close={} disconnects={}",
         c.allowed, c.denied, c.local, c.portal, c.cache, c.stale, c.fail_open, c.fail_close, c.disconnects
+    )
+}
+
+/// The outbox's counters as `status` lists them.
+fn outbox_counts(s: &crate::events::outbox::Stats) -> String {
+    format!(
+        "delivered={} refused={} dropped={} duplicates={} retries={} journal-errors={}",
+        s.delivered, s.refused, s.dropped, s.duplicates, s.retries, s.journal_errors
     )
 }
 

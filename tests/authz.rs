@@ -3,39 +3,12 @@
 
 mod common;
 
-use common::grpc::{certs, Portal};
-use common::{bin, hook, Daemon, TempDir};
+use common::grpc::{certs, portal_config, Portal};
+use common::ocserv::{connect, disconnect, run_hook};
+use common::{bin, Daemon, TempDir};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// What ocserv sets for a connect of `user` (session `id`) from `ip`.
-fn connect(id: u32, user: &str, ip: &str) -> Vec<(String, String)> {
-    vec![
-        ("REASON".into(), "connect".into()),
-        ("ID".into(), id.to_string()),
-        ("USERNAME".into(), user.into()),
-        ("GROUPNAME".into(), "staff".into()),
-        ("IP_REAL".into(), ip.into()),
-        ("IP_REMOTE".into(), "10.10.0.2".into()),
-        ("DEVICE".into(), "vpns0".into()),
-    ]
-}
-
-fn disconnect(id: u32, user: &str) -> Vec<(String, String)> {
-    vec![
-        ("REASON".into(), "disconnect".into()),
-        ("ID".into(), id.to_string()),
-        ("USERNAME".into(), user.into()),
-        ("STATS_BYTES_IN".into(), "1000".into()),
-        ("STATS_BYTES_OUT".into(), "2000".into()),
-        ("STATS_DURATION".into(), "30".into()),
-    ]
-}
-
-fn run_hook(config: &Path, vars: &[(String, String)]) -> (Option<i32>, String) {
-    hook(&bin(), &["hook", "-c", config.to_str().unwrap()], vars)
-}
 
 /// Starts the hook without waiting for it, with exactly `vars` as its environment.
 fn spawn_hook(config: &Path, vars: &[(String, String)], stderr: Stdio) -> Child {
@@ -106,21 +79,6 @@ fn patient(config: &Path) {
         .replace("option hook_timeout 5s", "option hook_timeout 30s")
         .replace("option timeout 3s", "option timeout 20s");
     std::fs::write(config, text).unwrap();
-}
-
-/// A config with the portal at `port` (fake_portal.py), `fail_mode` and short cache times.
-fn portal_config(dir: &TempDir, pki: &Path, port: u16, fail_mode: &str) -> std::path::PathBuf {
-    let text = common::config_text(dir, "\toption hook_timeout 5s\n")
-        + &format!(
-            "config portal 'portal'\n\toption enabled 1\n\toption address '127.0.0.1:{port}'\n\toption server_name 'localhost'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n\toption timeout 3s\n",
-            pki.join("ca.pem").display(),
-            pki.join("client.pem").display(),
-            pki.join("client.key").display()
-        )
-        + &format!(
-            "config resilience 'resilience'\n\toption fail_mode {fail_mode}\n\toption environment development\n\toption cache_ttl 1s\n\toption cache_deny_ttl 1s\n\toption cache_stale_ttl 1h\n\toption breaker_failure_threshold 2\n\toption breaker_timeout 1s\n"
-        );
-    dir.write("c", &text)
 }
 
 #[test]

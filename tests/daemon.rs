@@ -68,9 +68,9 @@ fn sighup_reload_keeps_the_old_config_when_the_new_one_is_bad() {
     assert_eq!(field(&json, "log_level"), "\"info\"");
     let path = config.display().to_string();
     d.wait_stderr("reload refused; the previous configuration stays");
-    d.wait_stderr(&format!("{path}:4: option 'log_level'"));
-    d.wait_stderr(&format!("{path}:5: too many arguments"));
-    assert!(json.contains(&format!("{path}:4:")), "{json}");
+    d.wait_stderr(&format!("{path}:8: option 'log_level'"));
+    d.wait_stderr(&format!("{path}:9: too many arguments"));
+    assert!(json.contains(&format!("{path}:8:")), "{json}");
 
     // A good file: applied without a restart.
     dir.write(

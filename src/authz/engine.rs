@@ -324,6 +324,11 @@ impl Engine {
         decision
     }
 
+    /// The channel to the portal, if one is configured (the outbox reports on it too).
+    pub fn portal(&self) -> Option<Rc<Channel>> {
+        self.portal.borrow().clone()
+    }
+
     pub fn counters(&self) -> Counters {
         self.counters.get()
     }

@@ -103,6 +103,12 @@ fn format_text(s: &StatusReply) -> String {
     }
     out += &format!("counted:    {}\n", s.decisions);
     out += &format!("sessions:   {} admitted and not ended\n", s.sessions);
+    if !s.outbox.is_empty() {
+        out += &format!(
+            "outbox:     {} event(s) waiting; {}\n",
+            s.outbox_depth, s.outbox
+        );
+    }
     out
 }
 

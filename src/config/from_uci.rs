@@ -104,6 +104,8 @@ pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
     let control = read_control(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("metrics");
     let metrics = read_metrics(SectionReader::new(&s, label, &mut problems));
+    let (s, label) = reader("outbox");
+    let outbox = read_outbox(SectionReader::new(&s, label, &mut problems));
 
     let mut config = Config {
         agent,
@@ -114,6 +116,7 @@ pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
         grpc,
         control,
         metrics,
+        outbox,
     };
     cross_checks(pkg, &mut config, &mut problems);
     if problems.is_empty() {
@@ -324,9 +327,31 @@ fn read_metrics(mut r: SectionReader) -> Metrics {
         enabled: r.or("enabled", d.enabled, parse_bool),
         listen: r.or("listen", d.listen, parse_listen),
         textfile: r.value("textfile", parse_path),
+        textfile_interval: r.or("textfile_interval", d.textfile_interval, |s| {
+            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
+        }),
     };
     r.finish();
     metrics
+}
+
+fn read_outbox(mut r: SectionReader) -> Outbox {
+    let d = Outbox::default();
+    let outbox = Outbox {
+        enabled: r.or("enabled", d.enabled, parse_bool),
+        dir: r.or("dir", d.dir, |s| {
+            parse_path(s).and_then(|p| match p.is_absolute() {
+                true => Ok(p),
+                false => Err(format!("'{s}' is not an absolute path")),
+            })
+        }),
+        max_events: r.or("max_events", d.max_events, |s| number_in(s, 10, 100_000)),
+        retry_max: r.or("retry_max", d.retry_max, |s| {
+            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
+        }),
+    };
+    r.finish();
+    outbox
 }
 
 /// Checks that involve more than one option; fills in the control link's TLS from the portal's.

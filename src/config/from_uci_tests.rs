@@ -303,6 +303,23 @@ fn grpc_and_metrics_addresses() {
 }
 
 #[test]
+fn outbox_options_are_checked() {
+    let c = ok("config outbox 'outbox'\n option dir /tmp/ob\n option max_events 50\n option retry_max 2m\n");
+    assert_eq!(c.outbox.dir, std::path::PathBuf::from("/tmp/ob"));
+    assert_eq!(
+        (c.outbox.max_events, c.outbox.retry_max.as_secs()),
+        (50, 120)
+    );
+    let (line, msg) = one_problem("config outbox 'outbox'\n option dir var/ob\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("not an absolute path"), "{msg}");
+    let (_, msg) = one_problem("config outbox 'outbox'\n option max_events 5\n");
+    assert!(msg.contains("from 10 to 100000"), "{msg}");
+    let (_, msg) = one_problem("config metrics 'metrics'\n option textfile_interval 0s\n");
+    assert!(msg.contains("out of range"), "{msg}");
+}
+
+#[test]
 fn syntax_and_typed_problems_are_reported_together_in_line_order() {
     let p = problems("config agent 'main'\n option log_level loud\n option a b c\nconfig bogus\n");
     assert_eq!(

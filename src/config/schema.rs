@@ -21,6 +21,7 @@ pub struct Config {
     pub grpc: Grpc,
     pub control: Control,
     pub metrics: Metrics,
+    pub outbox: Outbox,
 }
 
 /// `config agent 'main'`: the daemon itself and its hook socket.
@@ -200,6 +201,23 @@ pub struct Metrics {
     pub listen: SocketAddr,
     /// A file for node-exporter's textfile collector, written atomically.
     pub textfile: Option<PathBuf>,
+    /// How often the textfile is rewritten.
+    pub textfile_interval: Duration,
+}
+
+/// `config outbox 'outbox'`: connect and disconnect reports to the portal
+/// (`vpn.v1.EventService`), kept in a journal until the portal has them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outbox {
+    /// Report events when the portal is enabled.
+    pub enabled: bool,
+    /// Where the journal lives; tmpfs by default (survives agent restarts, not reboots, and
+    /// spares the flash one write per event).
+    pub dir: PathBuf,
+    /// Events kept while the portal is unreachable; when full the oldest is dropped and counted.
+    pub max_events: u32,
+    /// Longest wait between delivery attempts (the wait doubles from 1 s up to this, ±20%).
+    pub retry_max: Duration,
 }
 
 /// A closed set of words that an option accepts, for enums read from the file.
@@ -384,6 +402,18 @@ impl Default for Metrics {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9101)),
             textfile: None,
+            textfile_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox {
+            enabled: true,
+            dir: PathBuf::from("/var/run/ocserv-agent"),
+            max_events: 1000,
+            retry_max: Duration::from_secs(60),
         }
     }
 }
@@ -398,6 +428,7 @@ pub const SINGLE_SECTIONS: &[(&str, &str)] = &[
     ("grpc", "grpc"),
     ("control", "control"),
     ("metrics", "metrics"),
+    ("outbox", "outbox"),
 ];
 
 /// Builds one section for [`Config::to_package`].
@@ -559,7 +590,16 @@ impl Config {
         let mut s = SectionWriter::new("metrics", Some("metrics"));
         s.set("enabled", format_bool(m.enabled))
             .set("listen", m.listen.to_string())
-            .set_opt("textfile", m.textfile.as_ref());
+            .set_opt("textfile", m.textfile.as_ref())
+            .set("textfile_interval", format_duration(m.textfile_interval));
+        sections.push(s.0);
+
+        let o = &self.outbox;
+        let mut s = SectionWriter::new("outbox", Some("outbox"));
+        s.set("enabled", format_bool(o.enabled))
+            .set("dir", path(&o.dir))
+            .set("max_events", o.max_events.to_string())
+            .set("retry_max", format_duration(o.retry_max));
         sections.push(s.0);
 
         Package {

@@ -344,7 +344,7 @@ impl Channel {
 
 /// The wait after `failures` failed attempts in a row: `min` doubling per failure, capped at
 /// `max`, then ±20% by `random` so that routers restarted together do not retry together.
-fn backoff(failures: u32, min: Duration, max: Duration, random: u32) -> Duration {
+pub fn backoff(failures: u32, min: Duration, max: Duration, random: u32) -> Duration {
     let base = min
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
         .min(max);

@@ -67,6 +67,12 @@ pub struct StatusReply {
     pub cache_entries: u32,
     /// Sessions the agent admitted and has not seen end.
     pub sessions: u32,
+    /// Events waiting for the portal.
+    #[nserde(default)]
+    pub outbox_depth: u32,
+    /// `name=count` pairs: delivered, refused, dropped, duplicates, retries, journal errors.
+    #[nserde(default)]
+    pub outbox: String,
 }
 
 /// A request that carries no data still has a payload: `{}`.
@@ -105,6 +111,8 @@ impl StatusReply {
             decisions: "allowed=3 denied=1".into(),
             cache_entries: 2,
             sessions: 1,
+            outbox_depth: 0,
+            outbox: String::new(),
         }
     }
 }

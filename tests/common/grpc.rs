@@ -39,6 +39,15 @@ pub struct Portal {
 
 impl Portal {
     pub fn start(pki: &std::path::Path) -> Portal {
+        Portal::start_with(pki, 0, None)
+    }
+
+    /// On `port` (0: any), recording EventService reports as JSON lines in `events`.
+    pub fn start_with(
+        pki: &std::path::Path,
+        port: u16,
+        events: Option<&std::path::Path>,
+    ) -> Portal {
         let mut child = Command::new(python())
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
@@ -46,6 +55,8 @@ impl Portal {
             ))
             .arg(pki)
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
+            .arg(port.to_string())
+            .args(events)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -67,4 +78,24 @@ impl Drop for Portal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A config with the portal at `port` (fake_portal.py), `fail_mode` and short cache times.
+pub fn portal_config(
+    dir: &TempDir,
+    pki: &std::path::Path,
+    port: u16,
+    fail_mode: &str,
+) -> std::path::PathBuf {
+    let text = super::config_text(dir, "\toption hook_timeout 5s\n")
+        + &format!(
+            "config portal 'portal'\n\toption enabled 1\n\toption address '127.0.0.1:{port}'\n\toption server_name 'localhost'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n\toption timeout 3s\n",
+            pki.join("ca.pem").display(),
+            pki.join("client.pem").display(),
+            pki.join("client.key").display()
+        )
+        + &format!(
+            "config resilience 'resilience'\n\toption fail_mode {fail_mode}\n\toption environment development\n\toption cache_ttl 1s\n\toption cache_deny_ttl 1s\n\toption cache_stale_ttl 1h\n\toption breaker_failure_threshold 2\n\toption breaker_timeout 1s\n"
+        );
+    dir.write("c", &text)
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod grpc;
+pub mod ocserv;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -59,10 +60,13 @@ impl Drop for TempDir {
     }
 }
 
-/// A minimal config whose socket lives in `dir`.
+/// A minimal config whose socket and outbox journal live in `dir`, with metrics on a free
+/// loopback port (the default port would be shared by tests running in parallel). More
+/// options for the agent section go in `extra_agent`.
 pub fn config_text(dir: &TempDir, extra_agent: &str) -> String {
     format!(
-        "config agent 'main'\n\toption socket '{}'\n{extra_agent}",
+        "config metrics 'metrics'\n\toption listen '127.0.0.1:0'\nconfig outbox 'outbox'\n\toption dir '{}'\nconfig agent 'main'\n\toption socket '{}'\n{extra_agent}",
+        dir.path("outbox").display(),
         dir.path("agent.sock").display()
     )
 }

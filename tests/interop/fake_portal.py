@@ -1,8 +1,9 @@
 """A fake policy portal on grpcio (an independent gRPC implementation): vpn.v1.AuthService
 over mutual TLS, for testing our gRPC client.
 
-Usage: fake_portal.py CERT_DIR PROTO_DIR
-Prints 'listening PORT' once serving on 127.0.0.1, then serves until killed (stdin closed).
+Usage: fake_portal.py CERT_DIR PROTO_DIR [PORT [EVENTS_FILE]]
+Prints 'listening PORT' once serving on 127.0.0.1 (PORT, or any free port if 0 or absent), then
+serves until killed (stdin closed).
 CheckPolicy answers by username:
   alice    allowed, routes ['10.0.0.0/8'], metadata peer=<the caller's address>
   bob      denied with reason 'not today'
@@ -10,12 +11,16 @@ CheckPolicy answers by username:
   broken   fails with UNAVAILABLE 'portal database down'
   other    allowed
   calls:X  denied, with the number of CheckPolicy calls seen so far for user X as the reason
+vpn.v1.EventService: ReportConnect / ReportDisconnect append one JSON line per call to
+EVENTS_FILE (kind, username, session_id, client_ip, vpn_ip, bytes_received, bytes_sent,
+duration_seconds, event_id) and answer success, except for user 'refused' (success false).
 agent.v1.AgentService/AgentStream (the dial-out control stream): answers each AgentMessage with
 a ServerMessage carrying a 'status' command whose request_id is the message's agent_id; sends
 response header x-portal=fake and trailer x-heartbeats=<messages received>.
 """
 
 import collections
+import json
 import sys
 import threading
 import time
@@ -28,7 +33,9 @@ import stubs  # tests/interop/stubs.py, next to this file
 certs, proto_dir = sys.argv[1:3]
 stubs.generate(proto_dir, "vpn/v1/auth.proto")
 stubs.generate(proto_dir, "agent/v1/agent.proto")
+stubs.generate(proto_dir, "vpn/v1/events.proto")
 from vpn.v1 import auth_pb2, auth_pb2_grpc  # noqa: E402
+from vpn.v1 import events_pb2, events_pb2_grpc  # noqa: E402
 from agent.v1 import agent_pb2, agent_pb2_grpc  # noqa: E402
 
 
@@ -62,6 +69,29 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
         return reply
 
 
+class Events(events_pb2_grpc.EventServiceServicer):
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+
+    def record(self, kind, request, **extra):
+        line = dict(kind=kind, username=request.username, session_id=request.session_id,
+                    event_id=request.metadata["event_id"], **extra)
+        with self.lock, open(self.path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        return request.username != "refused"
+
+    def ReportConnect(self, request, context):
+        ok = self.record("connect", request, client_ip=request.client_ip, vpn_ip=request.vpn_ip)
+        return events_pb2.ReportConnectResponse(success=ok, message="" if ok else "no thanks")
+
+    def ReportDisconnect(self, request, context):
+        s = request.stats
+        ok = self.record("disconnect", request, bytes_received=s.bytes_received,
+                         bytes_sent=s.bytes_sent, duration_seconds=s.duration_seconds)
+        return events_pb2.ReportDisconnectResponse(success=ok, message="" if ok else "no thanks")
+
+
 class Control(agent_pb2_grpc.AgentServiceServicer):
     def AgentStream(self, request_iterator, context):
         context.send_initial_metadata([("x-portal", "fake")])
@@ -76,9 +106,12 @@ class Control(agent_pb2_grpc.AgentServiceServicer):
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
 auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
 agent_pb2_grpc.add_AgentServiceServicer_to_server(Control(), server)
+if len(sys.argv) > 4:
+    events_pb2_grpc.add_EventServiceServicer_to_server(Events(sys.argv[4]), server)
 creds = grpc.ssl_server_credentials([(read("server.key"), read("server.pem"))],
                                     root_certificates=read("ca.pem"), require_client_auth=True)
-port = server.add_secure_port("127.0.0.1:0", creds)
+want = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+port = server.add_secure_port(f"127.0.0.1:{want}", creds)
 server.start()
 print(f"listening {port}", flush=True)
 sys.stdin.read()  # until the test closes our stdin

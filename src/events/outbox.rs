@@ -1,0 +1,405 @@
+//! The outbox: session events the portal must see, in order, at least once.
+//!
+//! A bounded queue in memory, mirrored to the [`Journal`] so that an agent restart resends what
+//! was not confirmed. When full, the oldest event is dropped and counted: an outage longer than
+//! the queue loses the oldest reports, never the daemon's memory. The same session and kind
+//! twice in a row (the hook and `NotifyConnect` reporting one connect, a disconnect replayed) is
+//! queued once; a session's events alternate connect → disconnect, so a repeat is a duplicate,
+//! while a recycled session ID (ocserv's IDs are worker pids) starts a new alternation.
+//!
+//! A journal that cannot be written (disk full, directory gone) does not stop reporting: events
+//! stay in memory, the failure is logged and counted, and the next compaction tries again.
+
+use super::journal::{Event, Journal, Kind};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::path::Path;
+use std::task::{Poll, Waker};
+
+/// Session/kind pairs remembered for duplicate detection.
+const RECENT: usize = 1024;
+
+/// An event as the daemon hands it over, before it has a sequence number.
+pub type NewEvent = Event;
+
+/// What happened to a pushed event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// The same session and kind was the last event queued for that session.
+    Duplicate,
+}
+
+/// How a delivery attempt ended, for [`Outbox::settle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    Delivered,
+    /// The portal answered but refused the event (`success: false`, INVALID_ARGUMENT):
+    /// sending it again would not change that.
+    Refused,
+}
+
+/// Counters for `status` and metrics (wrapping u32: no 64-bit atomics on MIPS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub depth: u32,
+    pub delivered: u32,
+    pub refused: u32,
+    /// Dropped because the outbox was full.
+    pub dropped: u32,
+    pub duplicates: u32,
+    /// Failed delivery attempts that will be retried.
+    pub retries: u32,
+    /// Journal writes that failed (the events stayed in memory).
+    pub journal_errors: u32,
+}
+
+/// The queue, its journal and its counters; shared by the daemon (push) and the delivery task.
+pub struct Outbox {
+    inner: RefCell<Inner>,
+    waiting: Cell<Option<Waker>>,
+}
+
+struct Inner {
+    queue: VecDeque<Event>,
+    max: usize,
+    next_seq: u32,
+    recent: VecDeque<(u32, Kind)>,
+    journal: Option<Journal>,
+    stats: Stats,
+}
+
+impl Outbox {
+    /// An outbox of at most `max` events, journalled in `dir` (`None`: memory only). Events a
+    /// previous run left in the journal are queued again. A journal that cannot be opened is
+    /// logged and the outbox runs from memory.
+    pub fn open(dir: Option<&Path>, max: usize) -> Outbox {
+        let mut inner = Inner {
+            queue: VecDeque::new(),
+            max: max.max(1),
+            next_seq: 1,
+            recent: VecDeque::new(),
+            journal: None,
+            stats: Stats::default(),
+        };
+        if let Some(dir) = dir {
+            match Journal::open(dir) {
+                Ok((journal, loaded)) => {
+                    if loaded.skipped > 0 {
+                        log::warn!(
+                            "outbox: skipped {} unreadable line(s) in {}",
+                            loaded.skipped,
+                            journal.path().display()
+                        );
+                    }
+                    if !loaded.events.is_empty() {
+                        log::info!(
+                            "outbox: {} undelivered event(s) from {}",
+                            loaded.events.len(),
+                            journal.path().display()
+                        );
+                    }
+                    for event in loaded.events {
+                        inner.next_seq = inner.next_seq.max(event.seq.wrapping_add(1));
+                        inner.remember(event.session, event.kind);
+                        inner.queue.push_back(event);
+                    }
+                    inner.journal = Some(journal);
+                    inner.trim();
+                }
+                Err(e) => {
+                    inner.stats.journal_errors = inner.stats.journal_errors.wrapping_add(1);
+                    log::error!(
+                        "outbox: cannot use the journal in {}: {e}; events are kept in memory only",
+                        dir.display()
+                    );
+                }
+            }
+        }
+        Outbox {
+            inner: RefCell::new(inner),
+            waiting: Cell::new(None),
+        }
+    }
+
+    /// Queues an event (its `seq` is assigned here) unless it repeats the session's last one.
+    pub fn push(&self, mut event: NewEvent) -> Pushed {
+        let mut inner = self.inner.borrow_mut();
+        if inner.last_kind(event.session) == Some(event.kind) {
+            inner.stats.duplicates = inner.stats.duplicates.wrapping_add(1);
+            return Pushed::Duplicate;
+        }
+        event.seq = inner.next_seq;
+        inner.next_seq = inner.next_seq.wrapping_add(1);
+        inner.remember(event.session, event.kind);
+        if let Some(journal) = inner.journal.as_mut() {
+            if let Err(e) = journal.append(&event) {
+                inner.journal_failed("write", &e);
+            }
+        }
+        inner.queue.push_back(event);
+        inner.trim();
+        drop(inner);
+        if let Some(w) = self.waiting.take() {
+            w.wake();
+        }
+        Pushed::Queued
+    }
+
+    /// The oldest event, waiting until there is one.
+    pub async fn next(&self) -> Event {
+        poll_fn(|cx| match self.inner.borrow().queue.front() {
+            Some(e) => Poll::Ready(e.clone()),
+            None => {
+                self.waiting.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Removes the event `seq` after its delivery attempt ended for good. An event dropped
+    /// for space meanwhile is only counted.
+    pub fn settle(&self, seq: u32, how: Settled) {
+        let mut inner = self.inner.borrow_mut();
+        let s = &mut inner.stats;
+        match how {
+            Settled::Delivered => s.delivered = s.delivered.wrapping_add(1),
+            Settled::Refused => s.refused = s.refused.wrapping_add(1),
+        }
+        let Some(at) = inner.queue.iter().position(|e| e.seq == seq) else {
+            return;
+        };
+        inner.queue.remove(at);
+        inner.ack(seq);
+    }
+
+    /// Counts a failed attempt that will be retried.
+    pub fn retrying(&self) {
+        let s = &mut self.inner.borrow_mut().stats;
+        s.retries = s.retries.wrapping_add(1);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let inner = self.inner.borrow();
+        Stats {
+            depth: inner.queue.len() as u32,
+            ..inner.stats
+        }
+    }
+}
+
+impl Inner {
+    fn last_kind(&self, session: u32) -> Option<Kind> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == session)
+            .map(|&(_, k)| k)
+    }
+
+    fn remember(&mut self, session: u32, kind: Kind) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((session, kind));
+    }
+
+    /// Drops the oldest events beyond `max`.
+    fn trim(&mut self) {
+        while self.queue.len() > self.max {
+            let Some(old) = self.queue.pop_front() else {
+                break;
+            };
+            self.stats.dropped = self.stats.dropped.wrapping_add(1);
+            log::warn!(
+                "outbox full ({} events): dropped the {} of '{}' (session {})",
+                self.max,
+                old.kind.as_str(),
+                old.user,
+                old.session
+            );
+            self.ack(old.seq);
+        }
+    }
+
+    fn ack(&mut self, seq: u32) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let mut result = journal.ack(seq);
+        if result.is_ok() && journal.wants_compaction(self.queue.len()) {
+            result = journal.compact(self.queue.iter());
+        }
+        if let Err(e) = result {
+            self.journal_failed("update", &e);
+            // An ack that did not land would resend a delivered event after a restart; the
+            // compaction rewrites the journal from memory, which is the truth.
+            if let Some(journal) = self.journal.as_mut() {
+                let _ = journal.compact(self.queue.iter());
+            }
+        }
+    }
+
+    fn journal_failed(&mut self, what: &str, e: &std::io::Error) {
+        self.stats.journal_errors = self.stats.journal_errors.wrapping_add(1);
+        // Once per streak would be nicer; a full disk on a router is rare and worth the noise.
+        log::error!("outbox: cannot {what} the journal: {e}; the event is kept in memory");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::journal::FILE_NAME;
+    use std::path::PathBuf;
+
+    fn event(kind: Kind, session: u32) -> Event {
+        Event {
+            seq: 0,
+            kind,
+            session,
+            user: format!("u{session}"),
+            group: String::new(),
+            client_ip: String::new(),
+            vpn_ip: String::new(),
+            device: String::new(),
+            at: 1,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: 0,
+        }
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("outbox-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn sessions(o: &Outbox) -> Vec<(u32, Kind)> {
+        o.inner
+            .borrow()
+            .queue
+            .iter()
+            .map(|e| (e.session, e.kind))
+            .collect()
+    }
+
+    #[test]
+    fn repeats_are_dropped_and_alternations_kept() {
+        let o = Outbox::open(None, 100);
+        assert_eq!(o.push(event(Kind::Connect, 7)), Pushed::Queued);
+        assert_eq!(o.push(event(Kind::Connect, 7)), Pushed::Duplicate);
+        assert_eq!(o.push(event(Kind::Disconnect, 7)), Pushed::Queued);
+        assert_eq!(o.push(event(Kind::Disconnect, 7)), Pushed::Duplicate);
+        // ocserv reused the pid: a new session with the same ID.
+        assert_eq!(o.push(event(Kind::Connect, 7)), Pushed::Queued);
+        // A disconnect for a session never seen is reported.
+        assert_eq!(o.push(event(Kind::Disconnect, 8)), Pushed::Queued);
+        assert_eq!(o.stats().duplicates, 2);
+        assert_eq!(o.stats().depth, 4);
+    }
+
+    #[test]
+    fn a_delivered_event_is_still_a_duplicate_if_repeated() {
+        let o = Outbox::open(None, 100);
+        o.push(event(Kind::Connect, 1));
+        let e = async_io::block_on(o.next());
+        o.settle(e.seq, Settled::Delivered);
+        assert_eq!(o.push(event(Kind::Connect, 1)), Pushed::Duplicate);
+        assert_eq!(o.stats().delivered, 1);
+    }
+
+    #[test]
+    fn when_full_the_oldest_is_dropped_and_counted() {
+        let o = Outbox::open(None, 3);
+        for s in 1..=5 {
+            o.push(event(Kind::Connect, s));
+        }
+        assert_eq!(
+            sessions(&o),
+            vec![(3, Kind::Connect), (4, Kind::Connect), (5, Kind::Connect)]
+        );
+        assert_eq!(o.stats().dropped, 2);
+    }
+
+    #[test]
+    fn undelivered_events_come_back_after_a_restart_in_order() {
+        let dir = tmpdir("restart");
+        let o = Outbox::open(Some(&dir), 100);
+        for s in 1..=4 {
+            o.push(event(Kind::Connect, s));
+        }
+        let first = async_io::block_on(o.next());
+        o.settle(first.seq, Settled::Delivered);
+        drop(o);
+        let o = Outbox::open(Some(&dir), 100);
+        assert_eq!(
+            sessions(&o),
+            vec![(2, Kind::Connect), (3, Kind::Connect), (4, Kind::Connect)]
+        );
+        // Sequence numbers continue, and duplicates of journalled events are still caught.
+        assert_eq!(o.push(event(Kind::Connect, 2)), Pushed::Duplicate);
+        o.push(event(Kind::Disconnect, 2));
+        assert_eq!(o.inner.borrow().queue.back().unwrap().seq, 5);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_smaller_max_after_restart_drops_the_oldest() {
+        let dir = tmpdir("shrink");
+        let o = Outbox::open(Some(&dir), 100);
+        for s in 1..=5 {
+            o.push(event(Kind::Connect, s));
+        }
+        drop(o);
+        let o = Outbox::open(Some(&dir), 2);
+        assert_eq!(sessions(&o), vec![(4, Kind::Connect), (5, Kind::Connect)]);
+        drop(o);
+        // The drop was journalled too.
+        let o = Outbox::open(Some(&dir), 100);
+        assert_eq!(o.stats().depth, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unusable_journal_keeps_events_in_memory() {
+        let dir = tmpdir("unusable");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The journal's name is taken by a directory: it cannot be opened.
+        std::fs::create_dir_all(dir.join(FILE_NAME)).unwrap();
+        let o = Outbox::open(Some(&dir), 10);
+        assert_eq!(o.push(event(Kind::Connect, 1)), Pushed::Queued);
+        assert_eq!(o.stats().depth, 1);
+        assert_eq!(o.stats().journal_errors, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_disk_mid_run_is_counted_and_the_event_kept() {
+        let dir = tmpdir("enospc");
+        let o = Outbox::open(Some(&dir), 10);
+        o.inner
+            .borrow_mut()
+            .journal
+            .as_mut()
+            .unwrap()
+            .use_file_for_test("/dev/full");
+        assert_eq!(o.push(event(Kind::Connect, 1)), Pushed::Queued);
+        assert_eq!(o.stats().journal_errors, 1);
+        assert_eq!(async_io::block_on(o.next()).session, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn next_waits_for_a_push() {
+        use futures_lite::future;
+        let o = Outbox::open(None, 10);
+        let mut next = Box::pin(o.next());
+        assert!(future::block_on(future::poll_once(&mut next)).is_none());
+        o.push(event(Kind::Connect, 3));
+        assert_eq!(future::block_on(next).session, 3);
+    }
+}
