@@ -1,0 +1,177 @@
+//! The portal misbehaving, seen through the real hook and daemon with the grpcio fake portal:
+//! slow (deadline → breaker opens → stale served without a call → half-open probe → closed),
+//! restarted, presenting a certificate from the wrong CA; and what the cache may and may not do
+//! while the portal is healthy.
+
+mod common;
+
+use common::grpc::{certs, portal_config, Portal};
+use common::ocserv::{connect, run_hook};
+use common::{Daemon, TempDir};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A decision counter from `status --json`'s `decisions` text, e.g. `count(&json, "stale")`.
+fn count(json: &str, name: &str) -> u32 {
+    json.split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '"']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+}
+
+fn breaker(d: &Daemon) -> String {
+    let json = d.status_json();
+    let at = json.find("\"breaker_state\":\"").unwrap() + 17;
+    json[at..].split('"').next().unwrap().to_string()
+}
+
+fn set_portal_timeout(config: &Path, timeout: &str) {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("option timeout 3s", &format!("option timeout {timeout}"));
+    std::fs::write(config, text).unwrap();
+}
+
+#[test]
+fn a_slow_portal_opens_the_breaker_and_a_probe_closes_it() {
+    let dir = TempDir::new("faults-slow");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
+    let config = portal_config(&dir, &pki, portal.port, "stale");
+    // Long enough for an emulated TLS handshake, shorter than 'slow''s 2 s.
+    set_portal_timeout(&config, "1500ms");
+    let d = Daemon::start(&config);
+
+    assert_eq!(
+        run_hook(&config, &connect(1, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+    std::thread::sleep(Duration::from_millis(1100)); // alice's allow is now only stale
+
+    // 'slow' takes 2 s to answer: each call hits the deadline; two open the breaker.
+    for (id, ip) in [(2, "192.0.2.21"), (3, "192.0.2.22")] {
+        let (code, err) = run_hook(&config, &connect(id, "slow", ip));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("(fail-close)") && err.contains("DEADLINE_EXCEEDED"),
+            "{err}"
+        );
+    }
+    assert_eq!(breaker(&d), "open");
+    d.wait_stderr("portal circuit breaker: closed -> open");
+
+    // Open: no call is made; alice's recent allow is served stale, at once.
+    let started = Instant::now();
+    let (code, err) = run_hook(&config, &connect(4, "alice", "192.0.2.10"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(count(&d.status_json(), "stale"), 1);
+
+    // After breaker_timeout (1 s) the next call is the half-open probe; it succeeds: closed.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        run_hook(&config, &connect(5, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+    let json = d.status_json();
+    assert_eq!(count(&json, "portal"), 2, "{json}");
+    assert_eq!(breaker(&d), "closed");
+    // The portal saw alice twice: the first connect and the probe; the stale one made no call.
+    let (_, err) = run_hook(&config, &connect(6, "calls:alice", "192.0.2.99"));
+    assert!(err.contains("denied by the portal: 2"), "{err}");
+    d.wait_stderr("portal circuit breaker: open -> half-open");
+    d.wait_stderr("portal circuit breaker: half-open -> closed");
+}
+
+#[test]
+fn denies_are_cached_for_cache_deny_ttl_and_stale_is_never_served_while_the_portal_answers() {
+    let dir = TempDir::new("faults-ttl");
+    let pki = certs(&dir);
+    let portal = Portal::start(&pki);
+    let config = portal_config(&dir, &pki, portal.port, "stale");
+    let d = Daemon::start(&config);
+    let bob = |id| run_hook(&config, &connect(id, "bob", "192.0.2.20"));
+
+    let (code, err) = bob(1);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("denied (portal)"), "{err}");
+    let (code, err) = bob(2);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("denied (cache)"), "{err}");
+    std::thread::sleep(Duration::from_millis(1100)); // cache_deny_ttl 1s
+    let (_, err) = bob(3);
+    assert!(
+        err.contains("denied (portal)"),
+        "after cache_deny_ttl: {err}"
+    );
+    // The portal saw bob twice (the 'calls:' user asks it, from an address never cached).
+    let (_, err) = run_hook(&config, &connect(4, "calls:bob", "192.0.2.99"));
+    assert!(err.contains("denied by the portal: 2"), "{err}");
+
+    // alice's allow expires while the portal is healthy: the portal is asked, never the stale entry.
+    assert_eq!(
+        run_hook(&config, &connect(5, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        run_hook(&config, &connect(6, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+    let json = d.status_json();
+    assert_eq!(count(&json, "stale"), 0, "{json}");
+    assert_eq!(count(&json, "portal"), 5, "{json}");
+}
+
+#[test]
+fn a_wrong_certificate_is_a_portal_failure_and_a_restarted_portal_is_used_again() {
+    let dir = TempDir::new("faults-tls");
+    let pki = certs(&dir);
+    let other = TempDir::new("faults-tls-other");
+    let wrong_pki = certs(&other);
+    let portal = Portal::start(&pki);
+    let port = portal.port;
+    let config = portal_config(&dir, &pki, port, "stale");
+    let d = Daemon::start(&config);
+    assert_eq!(
+        run_hook(&config, &connect(1, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+
+    // The portal comes back on its port with a certificate our CA did not sign.
+    drop(portal);
+    let impostor = Portal::start_with(&wrong_pki, port, None);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, err) = run_hook(&config, &connect(2, "alice", "192.0.2.10"));
+    assert_eq!(code, Some(0), "stale allow expected: {err}");
+    let (code, err) = run_hook(&config, &connect(3, "carol", "192.0.2.30"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("(fail-close)"), "{err}");
+    d.wait_stderr("TLS with 127.0.0.1:");
+    d.wait_stderr("invalid peer certificate: BadSignature");
+    assert_eq!(count(&d.status_json(), "stale"), 1);
+
+    // The real portal restarts: decisions come from it again once the channel reconnects.
+    drop(impostor);
+    let _portal = Portal::start_with(&pki, port, None);
+    let until = Instant::now() + Duration::from_secs(40);
+    let mut id = 10;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        id += 1;
+        let (_, err) = run_hook(&config, &connect(id, "bob", &format!("192.0.2.{id}")));
+        if err.contains("denied (portal): denied by the portal: not today") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the portal was never used again: {err}\n{}",
+            d.stderr()
+        );
+    }
+}
