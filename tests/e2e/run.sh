@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# End to end with the real thing: Debian's ocserv and openconnect in two network namespaces,
+# ocserv's connect/disconnect script set to our sh wrapper (rootfs/usr/libexec/ocserv-agent/hook),
+# our daemon deciding through the grpcio fake portal (tests/interop/fake_portal.py).
+#
+# Shows: an allowed user gets a working tunnel; a denied user is rejected (openconnect exit 2);
+# the disconnect reaches the portal as ReportDisconnect with byte counts; with the portal
+# stopped, fail_mode stale lets the recently allowed user back in and fail_mode close denies.
+#
+# Needs root (namespaces, tun). Installs its apt packages itself when missing. Usage:
+#   tests/e2e/run.sh [path/to/ocserv-agent]   (default: builds target/debug/ocserv-agent)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+[ "$(id -u)" = 0 ] || { echo "e2e: must run as root (network namespaces, tun)" >&2; exit 1; }
+[ -c /dev/net/tun ] || { echo "e2e: /dev/net/tun is missing" >&2; exit 1; }
+
+need=()
+for c in ocserv:ocserv openconnect:openconnect certtool:gnutls-bin ocpasswd:ocserv ip:iproute2 ping:iputils-ping; do
+	command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "e2e: installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	# Debian starts ocserv on install; ours runs in a namespace with its own config.
+	systemctl disable --now ocserv >/dev/null 2>&1 || true
+fi
+
+if [ $# -ge 1 ]; then
+	bin=$(realpath "$1")
+else
+	cargo build -q
+	bin=$root/target/debug/ocserv-agent
+fi
+python=$(tests/python-env.sh)
+
+work=$(mktemp -d /tmp/ocserv-e2e.XXXXXX)
+chmod 755 "$work" # ocserv's workers run as nobody and reach sockets in here
+srv=oa-e2e-srv-$$
+cli=oa-e2e-cli-$$
+pids=()
+
+cleanup() {
+	local rc=$?
+	if [ -n "${E2E_PAUSE:-}" ]; then echo "e2e: paused; work dir $work" >&2; sleep "$E2E_PAUSE"; fi
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	sleep 1
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	ip netns del "$srv" 2>/dev/null || true
+	ip netns del "$cli" 2>/dev/null || true
+	if [ $rc -ne 0 ]; then
+		echo "---- e2e failed; logs:" >&2
+		for f in "$work"/*.log; do echo "== $f" >&2; tail -n 40 "$f" >&2; done
+	fi
+	rm -rf "$work"
+	exit $rc
+}
+trap cleanup EXIT
+
+step() { printf 'e2e: %s\n' "$*"; }
+fail() { echo "e2e: FAIL: $*" >&2; exit 1; }
+
+# ---- network: srv (10.199.0.1) <-veth-> cli (10.199.0.2)
+ip netns add "$srv"
+ip netns add "$cli"
+ip link add "oa$$s" type veth peer name "oa$$c"
+ip link set "oa$$s" netns "$srv"
+ip link set "oa$$c" netns "$cli"
+ip -n "$srv" addr add 10.199.0.1/24 dev "oa$$s"
+ip -n "$cli" addr add 10.199.0.2/24 dev "oa$$c"
+for ns in "$srv" "$cli"; do
+	ip -n "$ns" link set lo up
+done
+ip -n "$srv" link set "oa$$s" up
+ip -n "$cli" link set "oa$$c" up
+
+# ---- the fake portal (mTLS on 127.0.0.1 of the root namespace, where the daemon runs)
+tests/gen-certs.sh "$work/pki" >/dev/null
+events=$work/events.jsonl
+start_portal() { # [port]
+	local fifo=$work/portal.in
+	rm -f "$fifo"; mkfifo "$fifo"
+	"$python" tests/interop/fake_portal.py "$work/pki" proto "${1:-0}" "$events" \
+		<"$fifo" >"$work/portal.out" 2>>"$work/portal.log" &
+	portal_pid=$!
+	pids+=("$portal_pid")
+	exec {portal_fd}>"$fifo" # keeps the portal's stdin open
+	for _ in $(seq 100); do
+		grep -q '^listening' "$work/portal.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	portal_port=$(sed -n 's/^listening //p' "$work/portal.out")
+	[ -n "$portal_port" ] || fail "the fake portal did not start"
+}
+stop_portal() {
+	kill "$portal_pid"
+	wait "$portal_pid" 2>/dev/null || true
+	exec {portal_fd}>&-
+}
+start_portal
+
+# ---- our daemon
+conf=$work/agent.conf
+write_conf() { # fail_mode
+	cat >"$conf" <<-EOF
+	config agent 'main'
+		option socket '$work/agent.sock'
+		option hook_timeout 5s
+		option log_level debug
+	config portal 'portal'
+		option enabled 1
+		option address '127.0.0.1:$portal_port'
+		option server_name 'localhost'
+		option ca '$work/pki/ca.pem'
+		option cert '$work/pki/client.pem'
+		option key '$work/pki/client.key'
+		option timeout 2s
+	config resilience 'resilience'
+		option fail_mode $1
+		option environment development
+		option cache_ttl 1s
+		option cache_deny_ttl 1s
+		option cache_stale_ttl 1h
+	config outbox 'outbox'
+		option dir '$work/outbox'
+		option retry_max 1s
+	config metrics 'metrics'
+		option listen '127.0.0.1:0'
+	EOF
+}
+write_conf stale
+"$bin" run -c "$conf" 2>"$work/agent.log" &
+daemon_pid=$!
+pids+=("$daemon_pid")
+for _ in $(seq 100); do "$bin" status -c "$conf" >/dev/null 2>&1 && break; sleep 0.1; done
+"$bin" status -c "$conf" >/dev/null || fail "the daemon did not start"
+
+# ---- ocserv, with our wrapper as its script
+sed -e "s#/usr/sbin/ocserv-agent#$bin#" -e "s#/etc/config/ocserv-agent#$conf#" \
+	rootfs/usr/libexec/ocserv-agent/hook >"$work/hook"
+chmod 755 "$work/hook"
+certtool --generate-privkey --outfile "$work/server.key" 2>/dev/null
+cat >"$work/server.tmpl" <<-EOF
+	cn = "e2e"
+	expiration_days = 2
+	signing_key
+	encryption_key
+	tls_www_server
+EOF
+certtool --generate-self-signed --load-privkey "$work/server.key" --template "$work/server.tmpl" \
+	--outfile "$work/server.pem" 2>/dev/null
+pin=$(certtool -i --infile "$work/server.pem" | grep -o 'pin-sha256:[^ ]*' | head -n1)
+for u in alice bob; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
+cat >"$work/ocserv.conf" <<-EOF
+	auth = "plain[passwd=$work/passwd]"
+	tcp-port = 44443
+	socket-file = $work/ocserv.sock
+	occtl-socket-file = $work/occtl.sock
+	use-occtl = true
+	server-cert = $work/server.pem
+	server-key = $work/server.key
+	run-as-user = nobody
+	run-as-group = nogroup
+	max-clients = 16
+	max-same-clients = 0
+	rate-limit-ms = 0
+	max-ban-score = 0
+	keepalive = 300
+	dpd = 60
+	auth-timeout = 240
+	cookie-timeout = 300
+	device = vpns
+	ipv4-network = 192.168.77.0
+	ipv4-netmask = 255.255.255.0
+	connect-script = $work/hook
+	disconnect-script = $work/hook
+	pid-file = $work/ocserv.pid
+EOF
+ip netns exec "$srv" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	ocserv -f -d 3 -c "$work/ocserv.conf" >"$work/ocserv.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do
+	ip netns exec "$srv" sh -c 'exec 3<>/dev/tcp/10.199.0.1/44443' 2>/dev/null && break
+	sleep 0.1
+done
+
+# ---- the client: a stub script that only brings the tun up (never vpnc-script)
+cat >"$work/vpn-stub" <<-'EOF'
+	#!/bin/sh
+	if [ "$reason" = connect ]; then
+		ip link set dev "$TUNDEV" up
+		ip addr add "$INTERNAL_IP4_ADDRESS/32" dev "$TUNDEV"
+		ip route add 192.168.77.0/24 dev "$TUNDEV"
+	fi
+	exit 0
+EOF
+chmod 755 "$work/vpn-stub"
+# login USER: starts openconnect (in the foreground of a background job: its --background
+# mode loses the stub's exit status to EINTR here); sets $rc to 0 once the tunnel has its
+# address, or to openconnect's exit code if it gives up first; $client_pid is its pid.
+login() {
+	rc=
+	printf 'pw\n' | ip netns exec "$cli" openconnect --protocol=anyconnect --user="$1" \
+		--passwd-on-stdin --non-inter --servercert "$pin" --no-dtls --script "$work/vpn-stub" --interface "vpn-$1" \
+		https://10.199.0.1:44443/ >>"$work/openconnect.log" 2>&1 &
+	client_pid=$!
+	pids+=("$client_pid")
+	for _ in $(seq 300); do
+		if ! kill -0 "$client_pid" 2>/dev/null; then
+			rc=0
+			wait "$client_pid" || rc=$?
+			return 0
+		fi
+		if ip -n "$cli" -4 addr show dev "vpn-$1" 2>/dev/null | grep -q 'inet '; then
+			rc=0
+			return 0
+		fi
+		sleep 0.1
+	done
+	rc=timeout
+}
+# logout PID: ends that openconnect's session the way a user does, and waits for it to go
+logout() {
+	kill -INT "$1"
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	fail "openconnect $1 did not exit"
+}
+# wait_event PATTERN: waits up to 15 s for a report matching PATTERN in the portal's record
+wait_event() {
+	for _ in $(seq 150); do grep -q "$1" "$events" 2>/dev/null && return 0; sleep 0.1; done
+	fail "no report matching $1 in: $(cat "$events" 2>/dev/null)"
+}
+
+step "allowed user alice gets a tunnel"
+login alice
+[ "$rc" = 0 ] || fail "alice: openconnect exit $rc, want 0"
+alice=$client_pid
+ip netns exec "$cli" ping -c 3 -i 0.2 -W 2 192.168.77.1 >>"$work/openconnect.log" \
+	|| fail "no traffic through alice's tunnel"
+wait_event '"kind": "connect", "username": "alice"'
+
+step "denied user bob is rejected (openconnect exit 2)"
+login bob
+[ "$rc" = 2 ] || fail "bob: openconnect exit $rc, want 2"
+grep -q 'denied (portal): denied by the portal: not today' "$work/ocserv.log" \
+	|| fail "ocserv did not log the hook's reason for bob"
+
+step "alice's disconnect reaches the portal with byte counts"
+logout "$alice"
+wait_event '"kind": "disconnect", "username": "alice"'
+line=$(grep '"kind": "disconnect", "username": "alice"' "$events")
+received=$(printf '%s' "$line" | sed -n 's/.*"bytes_received": \([0-9]*\).*/\1/p')
+sent=$(printf '%s' "$line" | sed -n 's/.*"bytes_sent": \([0-9]*\).*/\1/p')
+[ "${received:-0}" -gt 0 ] && [ "${sent:-0}" -gt 0 ] || fail "byte counts missing: $line"
+step "  ReportDisconnect: bytes_received=$received bytes_sent=$sent"
+[ "$(grep -c '"kind": "connect", "username": "bob"' "$events")" = 0 ] || fail "bob was reported"
+
+step "portal stopped: fail_mode stale lets alice back in"
+stop_portal
+sleep 1.2 # past cache_ttl: only a stale decision remains
+login alice
+[ "$rc" = 0 ] || fail "alice (stale): openconnect exit $rc, want 0"
+alice=$client_pid
+grep -q 'allowed by the portal (stale' "$work/agent.log" || fail "the daemon did not log a stale allow"
+logout "$alice"
+
+step "portal stopped: fail_mode close denies alice"
+write_conf close
+kill -HUP "$daemon_pid"
+for _ in $(seq 50); do "$bin" status --json -c "$conf" | grep -q '"fail_mode":"close"' && break; sleep 0.1; done
+login alice
+[ "$rc" = 2 ] || fail "alice (fail-close): openconnect exit $rc, want 2"
+
+step "events queued while the portal was down arrive once it is back"
+start_portal "$portal_port"
+for _ in $(seq 150); do
+	"$bin" status --json -c "$conf" | grep -q '"outbox_depth":0' && break
+	sleep 0.1
+done
+"$bin" status --json -c "$conf" | grep -q '"outbox_depth":0' || fail "the outbox did not drain"
+[ "$(grep -c '"username": "alice"' "$events")" = 4 ] \
+	|| fail "want 2 connects + 2 disconnects of alice, got: $(cat "$events")"
+"$bin" status -c "$conf"
+step "passed"
