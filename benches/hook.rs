@@ -4,13 +4,14 @@
 //! CheckPolicy "allowed", so after the first call every decision is a cache hit.
 //!
 //! `cargo bench --bench hook` (release profile). Prints p50 / p99 / max of N sequential runs.
+//! `OCSERV_AGENT_BENCH_BIN=PATH` runs another build of the agent as hook and daemon.
 
 use async_executor::LocalExecutor;
 use async_io::Async;
 use bytes::Bytes;
 use ocserv_agent::grpc::server::{serve_connection, Router, Settings, Shutdown};
 use ocserv_agent::grpc::tls::{server_config, TlsFiles};
-use ocserv_agent::proto::vpn::v1::CheckPolicyResponse;
+use ocserv_agent::proto::vpn::v1::{CheckPolicyResponse, ReportConnectResponse};
 use prost::Message;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,10 @@ fn main() {
     let noop = static_noop(&dir);
     let config = dir.join("config");
     std::fs::write(&config, config_text(&dir, &pki, port)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_ocserv-agent");
+    // OCSERV_AGENT_BENCH_BIN measures another build of the agent (a static musl one, say).
+    let bin = std::env::var("OCSERV_AGENT_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ocserv-agent").to_string());
+    let bin = bin.as_str();
     let mut daemon = Command::new(bin)
         .args(["run", "-c", config.to_str().unwrap()])
         .stderr(Stdio::null())
@@ -53,8 +57,9 @@ fn main() {
             .args(["hook", "-c", config.to_str().unwrap()])
             .env_clear()
             .env("REASON", "connect")
-            // One ID: the session table keeps one entry instead of growing with every run.
-            .env("ID", (1 + id % 2).to_string())
+            // A new session each time, as ocserv does: each allowed connect is journalled and
+            // reported (the same ID twice in a row would be a duplicate, not reported).
+            .env("ID", (1 + id).to_string())
             .env("USERNAME", "alice")
             .env("GROUPNAME", "staff")
             .env("IP_REAL", "192.0.2.10")
@@ -177,10 +182,12 @@ fn config_text(dir: &Path, pki: &Path, port: u16) -> String {
     format!(
         "config agent 'main'\n\toption socket '{sock}'\n\toption log_level warn\n\
          config metrics 'metrics'\n\toption enabled 0\n\
+         config outbox 'outbox'\n\toption dir '{outbox}'\n\
          config portal 'portal'\n\toption enabled 1\n\toption address '127.0.0.1:{port}'\n\
          \toption server_name 'localhost'\n\toption ca '{ca}'\n\toption cert '{cert}'\n\toption key '{key}'\n\
          config resilience 'resilience'\n\toption environment development\n\toption cache_ttl 1h\n\toption cache_max_size 10000\n",
         sock = dir.join("agent.sock").display(),
+        outbox = dir.join("outbox").display(),
         ca = pki.join("ca.pem").display(),
         cert = pki.join("client.pem").display(),
         key = pki.join("client.key").display(),
@@ -210,6 +217,17 @@ fn start_portal(pki: &Path) -> u16 {
                 let reply = CheckPolicyResponse {
                     allowed: true,
                     ..CheckPolicyResponse::default()
+                };
+                Ok(Bytes::from(reply.encode_to_vec()))
+            },
+        );
+        // Every allowed connect is also reported, as in production (the outbox is on).
+        router.unary(
+            "/vpn.v1.EventService/ReportConnect",
+            |_call, _msg| async move {
+                let reply = ReportConnectResponse {
+                    success: true,
+                    ..ReportConnectResponse::default()
                 };
                 Ok(Bytes::from(reply.encode_to_vec()))
             },

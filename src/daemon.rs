@@ -274,6 +274,20 @@ impl Daemon {
             decisions: decision_counts(&self.engine),
             cache_entries: self.engine.cache_stats().size,
             sessions: self.engine.sessions() as u32,
+            breaker: {
+                let b = self.engine.breaker().stats();
+                format!(
+                    "calls={} successes={} failures={} ignored={} rejected={} trips={}",
+                    b.requests, b.successes, b.failures, b.ignored, b.rejections, b.trips
+                )
+            },
+            cache: {
+                let c = self.engine.cache_stats();
+                format!(
+                    "hits={} misses={} stale-hits={} evictions={} capacity={}",
+                    c.hits, c.misses, c.stale_hits, c.evictions, c.capacity
+                )
+            },
             outbox_depth: self.outbox.borrow().as_ref().map_or(0, |o| o.stats().depth),
             outbox: self
                 .outbox

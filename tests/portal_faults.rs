@@ -81,6 +81,7 @@ fn a_slow_portal_opens_the_breaker_and_a_probe_closes_it() {
     let json = d.status_json();
     assert_eq!(count(&json, "portal"), 2, "{json}");
     assert_eq!(breaker(&d), "closed");
+    assert!(json.contains("rejected=1 trips=1"), "{json}");
     // The portal saw alice twice: the first connect and the probe; the stale one made no call.
     let (_, err) = run_hook(&config, &connect(6, "calls:alice", "192.0.2.99"));
     assert!(err.contains("denied by the portal: 2"), "{err}");

@@ -132,6 +132,14 @@ fn connects_and_disconnects_reach_the_portal_once_each_and_show_in_metrics() {
         "{json}"
     );
 
+    let (st, text, _) = common::run(&["status", "-c", config.to_str().unwrap()]);
+    assert!(st.success());
+    assert!(
+        text.contains("outbox:     0 event(s) waiting; delivered=2 refused=1"),
+        "{text}"
+    );
+    assert!(text.contains("cache:      hits=0 misses=2"), "{text}");
+
     let scrape = http_get(&d, "/metrics");
     assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"), "{scrape}");
     for line in [

@@ -100,6 +100,10 @@ fn format_text(s: &StatusReply) -> String {
             "portal:     breaker {}, {} cached decision(s)\n",
             s.breaker_state, s.cache_entries
         );
+        if !s.breaker.is_empty() {
+            out += &format!("breaker:    {}\n", s.breaker);
+            out += &format!("cache:      {}\n", s.cache);
+        }
     }
     out += &format!("counted:    {}\n", s.decisions);
     out += &format!("sessions:   {} admitted and not ended\n", s.sessions);

@@ -67,6 +67,12 @@ pub struct StatusReply {
     pub cache_entries: u32,
     /// Sessions the agent admitted and has not seen end.
     pub sessions: u32,
+    /// `name=count` pairs: the breaker's calls, failures, rejections and trips.
+    #[nserde(default)]
+    pub breaker: String,
+    /// `name=count` pairs: cache hits, misses, stale hits, evictions, capacity.
+    #[nserde(default)]
+    pub cache: String,
     /// Events waiting for the portal.
     #[nserde(default)]
     pub outbox_depth: u32,
@@ -111,6 +117,8 @@ impl StatusReply {
             decisions: "allowed=3 denied=1".into(),
             cache_entries: 2,
             sessions: 1,
+            breaker: String::new(),
+            cache: String::new(),
             outbox_depth: 0,
             outbox: String::new(),
         }
