@@ -25,6 +25,10 @@ CARGO_ZIGBUILD_VERSION=0.24.1
 RELEASE_TARGETS=(armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl)
 TEST_TARGETS=(armv7-unknown-linux-musleabihf mips-unknown-linux-musl)
 BUDGET_FILE=$SRC/cross/size-budget
+# std is rebuilt for each target. `optimize_for_size` makes std pick its smaller
+# implementations (formatting, sorting, ...): armv7 1,706,608 -> 1,497,624 bytes (-12%).
+# The emulated tests use the same std, so what ships is what was tested.
+BUILD_STD=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 
 say() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 die() { printf 'cross/build.sh: %s\n' "$*" >&2; exit 1; }
@@ -109,7 +113,7 @@ build_all() {
     for t in "${RELEASE_TARGETS[@]}"; do
         say "release build for $t"
         configure_target "$t"
-        cargo-zigbuild zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort
+        cargo-zigbuild zigbuild --release --locked --target "$t" "${BUILD_STD[@]}"
         local bin="$CARGO_TARGET_DIR/$t/release/ocserv-agent" info
         info=$(file -b "$bin")
         echo "$info"
@@ -156,7 +160,7 @@ test_all() {
         configure_target "$t"
         export "CARGO_TARGET_$(env_name "$t")_RUNNER=$(runner "$t")"
         OCSERV_AGENT_TEST_RUNNER=$(runner "$t") \
-            cargo-zigbuild test --locked --target "$t" -Zbuild-std=std,panic_abort
+            cargo-zigbuild test --locked --target "$t" "${BUILD_STD[@]}"
     done
 }
 
