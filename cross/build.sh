@@ -4,6 +4,7 @@
 #   cross/build.sh            install what is missing, build, check, test (what .ci/run calls)
 #   cross/build.sh build      release binaries, ELF checks and the size table only
 #   cross/build.sh test       the emulated test runs only
+#   cross/build.sh host-static  a static x86_64 musl release binary (for benches/hook.rs)
 #
 # Route (shared/spec/cross-build.md): Debian's rustc-web with its std sources builds std for the
 # target (-Z build-std, unlocked by RUSTC_BOOTSTRAP=1 inside this script only); zig, through
@@ -164,12 +165,23 @@ test_all() {
     done
 }
 
+# A static x86_64 musl build, made the way the router builds are: what the hook benchmark
+# measures as "the router binary, on this machine" (OCSERV_AGENT_BENCH_BIN).
+build_host_static() {
+    local t=x86_64-unknown-linux-musl
+    say "static release build for $t"
+    configure_target "$t"
+    cargo-zigbuild zigbuild --release --locked --target "$t" "${BUILD_STD[@]}"
+    echo "$CARGO_TARGET_DIR/$t/release/ocserv-agent"
+}
+
 install_tools
 use_debian_toolchain
 case "${1:-all}" in
     build) build_all ;;
     test) test_all ;;
     all) build_all; test_all ;;
-    *) die "usage: cross/build.sh [build|test]" ;;
+    host-static) build_host_static ;;
+    *) die "usage: cross/build.sh [build|test|host-static]" ;;
 esac
 say "cross builds done"
