@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "agent/v1/agent.proto",
     "vpn/v1/auth.proto",
     "vpn/v1/events.proto",
+    "ocserv/ctl.proto",
 ];
 
 fn main() {

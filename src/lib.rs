@@ -21,6 +21,7 @@ pub mod ipc;
 pub mod log_ring;
 pub mod logger;
 pub mod metrics;
+pub mod ocserv;
 pub mod portal;
 pub mod proto;
 pub mod resilience;

@@ -18,6 +18,14 @@ pub mod vpn {
     }
 }
 
+/// `ocserv.ctl`: ocserv's control-socket messages (proto2, every field optional).
+pub mod ocserv {
+    pub mod ctl {
+        #![allow(clippy::all, clippy::pedantic)]
+        include!(concat!(env!("OUT_DIR"), "/ocserv.ctl.rs"));
+    }
+}
+
 /// A protobuf `Timestamp` for a system time (times before 1970 become 1970).
 pub fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
     let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
