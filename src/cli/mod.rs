@@ -2,6 +2,7 @@
 
 mod check_config;
 mod hook;
+mod occtl;
 mod run;
 mod status;
 mod version;
@@ -27,6 +28,7 @@ enum Command {
     Hook(HookArgs),
     CheckConfig(CheckConfigArgs),
     Status(StatusArgs),
+    Occtl(OcctlArgs),
     Version(VersionArgs),
 }
 
@@ -74,6 +76,25 @@ pub struct StatusArgs {
 }
 
 #[derive(FromArgs)]
+/// occtl's commands over ocserv's control socket (run as root, in ocserv's network namespace).
+#[argh(subcommand, name = "occtl")]
+pub struct OcctlArgs {
+    /// configuration file, for the control socket's path (default /etc/config/ocserv-agent)
+    #[argh(option, short = 'c', default = "default_config()")]
+    pub config: PathBuf,
+    /// the control socket, instead of the one the configuration names
+    #[argh(option, short = 's')]
+    pub socket: Option<PathBuf>,
+    /// print JSON instead of text
+    #[argh(switch)]
+    pub json: bool,
+    /// show users | show status | show user NAME | show id ID | show ip bans |
+    /// disconnect user NAME | disconnect id ID | unban ip IP | reload
+    #[argh(positional, greedy)]
+    pub command: Vec<String>,
+}
+
+#[derive(FromArgs)]
 /// Print the version, target and enabled features.
 #[argh(subcommand, name = "version")]
 pub struct VersionArgs {}
@@ -108,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Hook(a) => hook::run(a),
         Command::CheckConfig(a) => check_config::run(a),
         Command::Status(a) => status::run(a),
+        Command::Occtl(a) => occtl::run(a),
         Command::Version(_) => version::run(),
     }
 }

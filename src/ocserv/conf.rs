@@ -11,16 +11,14 @@ pub const DEFAULT_CTL_SOCKET: &str = "/var/run/occtl.socket";
 
 /// The value of `key` in ocserv.conf text, if set.
 pub fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .rev()
-        .find_map(|line| {
-            let line = line.trim();
-            if line.starts_with('#') {
-                return None;
-            }
-            let (k, v) = line.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().trim_matches('"'))
-        })
+    text.lines().rev().find_map(|line| {
+        let line = line.trim();
+        if line.starts_with('#') {
+            return None;
+        }
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches('"'))
+    })
 }
 
 /// Where ocserv's control socket is: `ocserv.ctl_socket` when set, else `occtl-socket-file`

@@ -3,3 +3,4 @@
 
 pub mod conf;
 pub mod ctl;
+pub mod occtl_fmt;

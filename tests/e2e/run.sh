@@ -241,6 +241,27 @@ ip netns exec "$cli" ping -c 3 -i 0.2 -W 2 192.168.77.1 >>"$work/openconnect.log
 	|| fail "no traffic through alice's tunnel"
 wait_event '"kind": "connect", "username": "alice"'
 
+step "ocserv-agent occtl prints what occtl prints (same server, same moment)"
+occtl_both() { # ARGS...: runs occtl and ours in the server's namespace, into occtl.* / ours.*
+	ip netns exec "$srv" occtl -s "$work/occtl.sock" "$@" >"$work/occtl.out" 2>&1 && theirs=0 || theirs=$?
+	ip netns exec "$srv" "$bin" occtl -s "$work/occtl.sock" "$@" >"$work/ours.out" 2>&1 && ours=0 || ours=$?
+	[ "$theirs" = "$ours" ] || fail "occtl $*: exit $theirs, ours $ours"
+}
+for what in users status "user alice"; do
+	# shellcheck disable=SC2086 # the words are meant to split
+	occtl_both --json show $what
+	python3 tests/e2e/compare_occtl.py "$work/occtl.out" "$work/ours.out" \
+		|| fail "occtl --json show $what differs"
+done
+occtl_both show user alice
+# The text differs only where a second may have passed (the connected-for interval).
+diff <(grep -v 'Connected at\|RX\|TX' "$work/occtl.out") <(grep -v 'Connected at\|RX\|TX' "$work/ours.out") \
+	|| fail "occtl show user alice differs"
+occtl_both show users
+diff <(cut -c1-54 "$work/occtl.out") <(cut -c1-54 "$work/ours.out") || fail "occtl show users differs"
+occtl_both show user nobody
+[ "$ours" = 2 ] || fail "show user nobody: exit $ours, want 2"
+
 step "denied user bob is rejected (openconnect exit 2)"
 login bob
 [ "$rc" = 2 ] || fail "bob: openconnect exit $rc, want 2"
