@@ -8,13 +8,16 @@
 //! Everything runs on one thread (an `async-executor` LocalExecutor): on a router the work is
 //! small and a second core is better left to ocserv.
 
+mod reporting;
+mod status;
+
 use crate::authz::engine::Engine;
 use crate::authz::request::{Reason, SessionEvent};
 use crate::config::{self, keyword_str, Config, LoadError};
-use crate::events::outbox::{Outbox, Pushed};
+use crate::events::outbox::Outbox;
 use crate::grpc::listener::Endpoint;
 use crate::grpc::server::Router;
-use crate::ipc::messages::{DecisionReply, EventPayload, Reply, Request, StatusReply};
+use crate::ipc::messages::{DecisionReply, EventPayload, Reply, Request};
 use crate::ipc::server::{BindError, Limits, Service, SocketServer};
 use crate::logger;
 use async_executor::LocalExecutor;
@@ -96,59 +99,6 @@ impl Daemon {
             outbox: RefCell::new(None),
             executor,
         })
-    }
-
-    /// Opens the outbox and starts its delivery task, if the configuration asks for reports
-    /// and they are not running yet.
-    fn start_outbox(self: &Rc<Self>) {
-        let config = self.config();
-        if !(config.portal.enabled && config.outbox.enabled) || self.outbox.borrow().is_some() {
-            return;
-        }
-        let outbox = Rc::new(Outbox::open(
-            Some(&config.outbox.dir),
-            config.outbox.max_events as usize,
-        ));
-        *self.outbox.borrow_mut() = Some(outbox.clone());
-        let daemon = Rc::downgrade(self);
-        let target = move || {
-            let daemon = daemon.upgrade()?;
-            let config = daemon.config();
-            if !(config.portal.enabled && config.outbox.enabled) {
-                return None;
-            }
-            Some(crate::events::report::Target {
-                channel: daemon.engine.portal()?,
-                timeout: config.portal.timeout,
-                agent_id: config.agent.id.clone(),
-                retry_max: config.outbox.retry_max,
-            })
-        };
-        self.executor
-            .spawn(crate::events::report::run(outbox, target))
-            .detach();
-    }
-
-    /// Queues the portal's report of an event, when reports are on.
-    fn report(&self, event: &SessionEvent, allowed: bool) {
-        let config = self.config();
-        if !(config.portal.enabled && config.outbox.enabled) {
-            return;
-        }
-        let Some(outbox) = self.outbox.borrow().clone() else {
-            return;
-        };
-        let Some(e) = crate::events::from_session(event, allowed, std::time::SystemTime::now())
-        else {
-            return;
-        };
-        if outbox.push(e) == Pushed::Duplicate {
-            log::debug!(
-                "outbox: the {} of session {} is already queued or sent",
-                event.reason.as_str(),
-                event.id
-            );
-        }
     }
 
     /// The configuration in force.
@@ -250,119 +200,6 @@ impl Daemon {
             allow: d.allow,
             source: d.source.as_str().to_string(),
             reason: d.reason,
-        }
-    }
-
-    fn status(&self) -> StatusReply {
-        let config = self.config();
-        StatusReply {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            pid: std::process::id(),
-            uptime_secs: self.started.elapsed().as_secs(),
-            config_path: self.config_path.display().to_string(),
-            config_age_secs: self.loaded.get().elapsed().as_secs(),
-            reloads: self.reloads.get(),
-            reload_failures: self.reload_failures.get(),
-            last_reload_error: self.last_reload_error.borrow().clone(),
-            agent_id: config.agent.id.clone(),
-            log_level: keyword_str(config.agent.log_level).to_string(),
-            portal_enabled: config.portal.enabled,
-            fail_mode: keyword_str(config.resilience.fail_mode).to_string(),
-            policy_default: keyword_str(config.policy.default).to_string(),
-            policy_rules: config.policy.rules.len() as u32,
-            breaker_state: self.engine.breaker().state().as_str().to_string(),
-            decisions: decision_counts(&self.engine),
-            cache_entries: self.engine.cache_stats().size,
-            sessions: self.engine.sessions() as u32,
-            breaker: {
-                let b = self.engine.breaker().stats();
-                format!(
-                    "calls={} successes={} failures={} ignored={} rejected={} trips={}",
-                    b.requests, b.successes, b.failures, b.ignored, b.rejections, b.trips
-                )
-            },
-            cache: {
-                let c = self.engine.cache_stats();
-                format!(
-                    "hits={} misses={} stale-hits={} evictions={} capacity={}",
-                    c.hits, c.misses, c.stale_hits, c.evictions, c.capacity
-                )
-            },
-            outbox_depth: self.outbox.borrow().as_ref().map_or(0, |o| o.stats().depth),
-            outbox: self
-                .outbox
-                .borrow()
-                .as_ref()
-                .map_or_else(String::new, |o| outbox_counts(&o.stats())),
-        }
-    }
-}
-
-impl Daemon {
-    /// The numbers the metrics show.
-    fn snapshot(&self) -> crate::metrics::Snapshot {
-        let config = self.config();
-        crate::metrics::Snapshot {
-            version: env!("CARGO_PKG_VERSION"),
-            agent_id: config.agent.id.clone(),
-            uptime_secs: self.started.elapsed().as_secs(),
-            reloads: self.reloads.get(),
-            reload_failures: self.reload_failures.get(),
-            decisions: self.engine.counters(),
-            sessions: self.engine.sessions() as u32,
-            portal: config
-                .portal
-                .enabled
-                .then(|| (self.engine.breaker().stats(), self.engine.cache_stats())),
-            outbox: self.outbox.borrow().as_ref().map(|o| o.stats()),
-        }
-    }
-
-    /// Starts the metrics endpoint and the textfile writer the configuration asks for. A port
-    /// that cannot be bound is logged, not fatal: metrics are not worth the VPN's authorization.
-    fn start_metrics(self: &Rc<Self>) {
-        let config = self.config();
-        let render: Rc<dyn Fn() -> String> = {
-            let daemon = Rc::downgrade(self);
-            Rc::new(move || {
-                daemon
-                    .upgrade()
-                    .map_or_else(String::new, |d| crate::metrics::render(&d.snapshot()))
-            })
-        };
-        if config.metrics.enabled {
-            match crate::metrics::http::Endpoint::bind(config.metrics.listen) {
-                Ok(endpoint) => {
-                    log::info!(
-                        "metrics: serving /metrics on http://{}",
-                        endpoint
-                            .local_addr()
-                            .map_or_else(|| config.metrics.listen.to_string(), |a| a.to_string())
-                    );
-                    let executor = self.executor;
-                    let render = render.clone();
-                    executor
-                        .spawn(async move { endpoint.serve(executor, render).await })
-                        .detach();
-                }
-                Err(e) => log::error!(
-                    "metrics: cannot listen on {}: {e}; no HTTP metrics",
-                    config.metrics.listen
-                ),
-            }
-        }
-        if let Some(path) = config.metrics.textfile.clone() {
-            let daemon = Rc::downgrade(self);
-            let interval = move || {
-                daemon.upgrade().map_or(Duration::from_secs(15), |d| {
-                    d.config().metrics.textfile_interval
-                })
-            };
-            self.executor
-                .spawn(crate::metrics::textfile::run(path, interval, move || {
-                    render()
-                }))
-                .detach();
         }
     }
 }
@@ -487,23 +324,6 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     );
     drop(server);
     Ok(())
-}
-
-/// The engine's counters as `status` lists them: `name=count` pairs.
-fn decision_counts(engine: &Engine) -> String {
-    let c = engine.counters();
-    format!(
-        "allowed={} denied={} local={} portal={} cache={} stale={} fail-open={} fail-close={} disconnects={}",
-        c.allowed, c.denied, c.local, c.portal, c.cache, c.stale, c.fail_open, c.fail_close, c.disconnects
-    )
-}
-
-/// The outbox's counters as `status` lists them.
-fn outbox_counts(s: &crate::events::outbox::Stats) -> String {
-    format!(
-        "delivered={} refused={} dropped={} duplicates={} retries={} journal-errors={}",
-        s.delivered, s.refused, s.dropped, s.duplicates, s.retries, s.journal_errors
-    )
 }
 
 /// New certificates and allow-list for a running endpoint; enabling, disabling or moving it

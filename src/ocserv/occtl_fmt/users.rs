@@ -1,0 +1,341 @@
+//! Sessions: `show users` (table), `show user` / `show id` (detail), and their JSON.
+
+use super::json::{array, object, s, Value};
+use super::{human_bytes, interval, local_time, state, Counters};
+use crate::proto::ocserv::ctl::UserInfoRep;
+use std::fmt::Write;
+
+fn text(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// The client's VPN address: ocserv calls it `local_ip` (and the server's `remote_ip`).
+fn vpn_ip(u: &UserInfoRep) -> &str {
+    match text(&u.local_ip) {
+        "" => text(&u.local_ip6),
+        v4 => v4,
+    }
+}
+
+/// The session cookie as text: ocserv sends base64 with a trailing NUL.
+fn session_id(u: &UserInfoRep) -> String {
+    let raw = u.safe_id.as_deref().unwrap_or_default();
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    String::from_utf8_lossy(raw).into_owned()
+}
+
+/// `occtl show users`: the table.
+pub fn users_table(users: &[UserInfoRep], now: i64) -> String {
+    if users.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{:>8} {:>8} {:>8} {:>14} {:>14} {:>6} {:>7} {:>14} {:>9}\n",
+        "id", "user", "vhost", "ip", "vpn-ip", "device", "since", "dtls-cipher", "status"
+    );
+    for u in users {
+        let conn = u.conn_time.unwrap_or(0) as i64;
+        let dtls = match text(&u.dtls_ciphersuite) {
+            "" => "(no-dtls)",
+            c => c,
+        };
+        let _ = writeln!(
+            out,
+            "{:>8} {:>8} {:>8} {:>14} {:>14} {:>6} {} {:>14} {:>9}",
+            u.id.unwrap_or(0),
+            text(&u.username),
+            text(&u.vhost),
+            text(&u.ip),
+            vpn_ip(u),
+            text(&u.tun),
+            interval(now - conn),
+            dtls,
+            state(u.status)
+        );
+    }
+    out
+}
+
+/// `occtl show user NAME` / `show id ID`: one block per session.
+pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Counters) -> String {
+    let mut out = String::new();
+    for u in users {
+        let conn = u.conn_time.unwrap_or(0) as i64;
+        let age = (now - conn).max(1) as u64;
+        let c = counters(text(&u.tun));
+        let _ = writeln!(out, "\tID: {}", u.id.unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "\tUsername: {}   Groupname: {}",
+            text(&u.username),
+            group(u)
+        );
+        let _ = writeln!(out, "\tState: {}", state(u.status));
+        let _ = writeln!(out, "\tvhost: {}", text(&u.vhost));
+        let _ = writeln!(
+            out,
+            "\tDevice: {}   MTU: {}",
+            text(&u.tun),
+            u.mtu.unwrap_or(0)
+        );
+        let _ = writeln!(out, "\tRemote IP: {}   Location: unknown", text(&u.ip));
+        let _ = writeln!(out, "\tLocal Device IP: {}", text(&u.local_dev_ip));
+        if !text(&u.local_ip).is_empty() {
+            let _ = writeln!(
+                out,
+                "\tIPv4: {}   P-t-P IPv4: {}",
+                text(&u.local_ip),
+                text(&u.remote_ip)
+            );
+        }
+        if !text(&u.local_ip6).is_empty() {
+            let _ = writeln!(
+                out,
+                "\tIPv6: {}   P-t-P IPv6: {}",
+                text(&u.local_ip6),
+                text(&u.remote_ip6)
+            );
+        }
+        let _ = writeln!(out, "\tUser-Agent: {}", text(&u.user_agent));
+        let _ = writeln!(
+            out,
+            "\tRX: {} ({})   TX: {} ({})",
+            c.rx,
+            human_bytes(c.rx),
+            c.tx,
+            human_bytes(c.tx)
+        );
+        let _ = writeln!(
+            out,
+            "\tAverage bandwidth RX: {}/sec  TX: {}/sec",
+            human_bytes(c.rx / age),
+            human_bytes(c.tx / age)
+        );
+        let _ = writeln!(
+            out,
+            "\tDPD: {}   KeepAlive: {}",
+            u.dpd.unwrap_or(0),
+            u.keepalive.unwrap_or(0)
+        );
+        let _ = writeln!(out, "\tHostname: {}", text(&u.hostname));
+        let _ = writeln!(
+            out,
+            "\tConnected at: {} ({})",
+            local_time(conn),
+            interval(now - conn)
+        );
+        let _ = writeln!(out, "\tSession: {}", short_session(&session_id(u)));
+        let _ = writeln!(out, "\tTLS ciphersuite: {}", text(&u.tls_ciphersuite));
+        if !text(&u.dtls_ciphersuite).is_empty() {
+            let _ = writeln!(out, "\tDTLS cipher: {}", text(&u.dtls_ciphersuite));
+        }
+        out.push('\n');
+        for (name, list) in [
+            ("DNS", &u.dns),
+            ("NBNS", &u.nbns),
+            ("Split-DNS-Domains", &u.domains),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(out, "\t{name}: {}", list.join(", "));
+            }
+        }
+        if u.routes.is_empty() {
+            out.push_str("\tRoutes: defaultroute\n");
+        } else {
+            let _ = writeln!(out, "\tRoutes: {}", u.routes.join(", "));
+        }
+        for (name, list) in [("No-routes", &u.no_routes), ("iRoutes", &u.iroutes)] {
+            if !list.is_empty() {
+                let _ = writeln!(out, "\t{name}: {}", list.join(", "));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\tRestricted to routes: {}",
+            if u.restrict_to_routes.unwrap_or(false) {
+                "True"
+            } else {
+                "False"
+            }
+        );
+        out.push('\n');
+    }
+    out
+}
+
+fn group(u: &UserInfoRep) -> &str {
+    match text(&u.groupname) {
+        "" => "(none)",
+        g => g,
+    }
+}
+
+fn short_session(full: &str) -> String {
+    full.chars().take(6).collect()
+}
+
+/// `occtl --json show users` (and `show user`, `show id`): the array of session objects.
+pub fn users_json(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Counters) -> String {
+    let objects = users
+        .iter()
+        .map(|u| {
+            let conn = u.conn_time.unwrap_or(0) as i64;
+            let age = (now - conn).max(1) as u64;
+            let c = counters(text(&u.tun));
+            let full = session_id(u);
+            let mut e: Vec<(&str, Value)> = vec![
+                ("ID", Value::Num(i64::from(u.id.unwrap_or(0)))),
+                ("Username", s(text(&u.username))),
+                ("Groupname", s(group(u))),
+                ("State", s(state(u.status))),
+                ("vhost", s(text(&u.vhost))),
+                ("Device", s(text(&u.tun))),
+                ("MTU", s(u.mtu.unwrap_or(0).to_string())),
+                ("Remote IP", s(text(&u.ip))),
+                ("Location", s("unknown")),
+                ("Local Device IP", s(text(&u.local_dev_ip))),
+            ];
+            if !text(&u.local_ip).is_empty() {
+                e.push(("IPv4", s(text(&u.local_ip))));
+                e.push(("P-t-P IPv4", s(text(&u.remote_ip))));
+            }
+            if !text(&u.local_ip6).is_empty() {
+                e.push(("IPv6", s(text(&u.local_ip6))));
+                e.push(("P-t-P IPv6", s(text(&u.remote_ip6))));
+            }
+            e.extend([
+                ("User-Agent", s(text(&u.user_agent))),
+                ("RX", s(c.rx.to_string())),
+                ("TX", s(c.tx.to_string())),
+                ("_RX", s(human_bytes(c.rx))),
+                ("_TX", s(human_bytes(c.tx))),
+                ("Average RX", s(format!("{}/sec", human_bytes(c.rx / age)))),
+                ("Average TX", s(format!("{}/sec", human_bytes(c.tx / age)))),
+                ("DPD", s(u.dpd.unwrap_or(0).to_string())),
+                ("KeepAlive", s(u.keepalive.unwrap_or(0).to_string())),
+                ("Hostname", s(text(&u.hostname))),
+                ("Connected at", s(local_time(conn))),
+                ("_Connected at", s(interval(now - conn))),
+                ("raw_connected_at", Value::Num(conn)),
+                ("Full session", s(full.clone())),
+                ("Session", s(short_session(&full))),
+                ("TLS ciphersuite", s(text(&u.tls_ciphersuite))),
+            ]);
+            if !text(&u.dtls_ciphersuite).is_empty() {
+                e.push(("DTLS cipher", s(text(&u.dtls_ciphersuite))));
+            }
+            e.extend([
+                ("DNS", Value::List(u.dns.clone())),
+                ("NBNS", Value::List(u.nbns.clone())),
+                ("Split-DNS-Domains", Value::List(u.domains.clone())),
+                (
+                    "Routes",
+                    if u.routes.is_empty() {
+                        s("defaultroute")
+                    } else {
+                        Value::List(u.routes.clone())
+                    },
+                ),
+                ("No-routes", Value::List(u.no_routes.clone())),
+                ("iRoutes", Value::List(u.iroutes.clone())),
+                (
+                    "Restricted to routes",
+                    s(if u.restrict_to_routes.unwrap_or(false) {
+                        "True"
+                    } else {
+                        "False"
+                    }),
+                ),
+                (
+                    "Restricted to ports",
+                    Value::List(
+                        u.fw_ports
+                            .iter()
+                            .map(|p| {
+                                let proto = match p.proto.unwrap_or(0) {
+                                    6 => "tcp",
+                                    17 => "udp",
+                                    1 => "icmp",
+                                    _ => "?",
+                                };
+                                let neg = if p.negate.unwrap_or(0) != 0 { "!" } else { "" };
+                                format!("{neg}{proto}({})", p.port.unwrap_or(0))
+                            })
+                            .collect(),
+                    ),
+                ),
+            ]);
+            object(&e)
+        })
+        .collect();
+    array(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The session occtl 1.1.6 printed in the e2e environment (values from the wire).
+    fn alice() -> UserInfoRep {
+        UserInfoRep {
+            id: Some(24780),
+            username: Some("alice".into()),
+            groupname: Some("staff".into()),
+            ip: Some("10.199.0.2".into()),
+            tun: Some("vpns0".into()),
+            remote_ip: Some("192.168.77.1".into()),
+            local_ip: Some("192.168.77.50".into()),
+            conn_time: Some(1_795_700_622),
+            hostname: Some("vm".into()),
+            user_agent: Some("Open AnyConnect VPN Agent v9.01-3".into()),
+            status: Some(4),
+            tls_ciphersuite: Some("(TLS1.3)-(AES-256-GCM)".into()),
+            mtu: Some(1472),
+            local_dev_ip: Some("10.199.0.1".into()),
+            dpd: Some(60),
+            keepalive: Some(300),
+            safe_id: Some(b"ObrPy3bf1v+uwVzvx+G+bFp4sHU=\0".to_vec()),
+            vhost: Some("default".into()),
+            ..UserInfoRep::default()
+        }
+    }
+
+    #[test]
+    fn the_users_table_matches_occtl_byte_for_byte() {
+        let table = users_table(&[alice()], 1_795_700_625);
+        assert_eq!(
+            table,
+            "      id     user    vhost             ip         vpn-ip device   since    dtls-cipher    status\n   24780    alice  default     10.199.0.2  192.168.77.50  vpns0     3s      (no-dtls) connected\n"
+        );
+        assert_eq!(users_table(&[], 0), "");
+    }
+
+    #[test]
+    fn json_is_valid_and_keyed_like_occtl() {
+        let counters = |dev: &str| {
+            assert_eq!(dev, "vpns0");
+            Counters { rx: 216, tx: 520 }
+        };
+        let mut u = alice();
+        u.username = Some("al\"ice\n".into());
+        let json = users_json(&[u], 1_795_700_625, &counters);
+        for key in [
+            "\"ID\": 24780,",
+            "\"Username\": \"al\\\"ice\\n\",",
+            "\"IPv4\": \"192.168.77.50\",",
+            "\"P-t-P IPv4\": \"192.168.77.1\",",
+            "\"RX\": \"216\",",
+            "\"_TX\": \"520 bytes\",",
+            "\"Average RX\": \"72 bytes/sec\",",
+            "\"Session\": \"ObrPy3\",",
+            "\"Full session\": \"ObrPy3bf1v+uwVzvx+G+bFp4sHU=\",",
+            "\"Routes\": \"defaultroute\",",
+            "\"DNS\": [],",
+            "\"Restricted to ports\": []\n",
+        ] {
+            assert!(json.contains(key), "{key} missing in {json}");
+        }
+        assert_eq!(json.matches("\"Routes\"").count(), 1);
+        assert_eq!(users_json(&[], 0, &counters), "[\n]\n");
+    }
+}
