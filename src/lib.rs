@@ -8,6 +8,11 @@
 //! - [`daemon`]: start-up, signals, reload and shutdown;
 //! - [`logger`]: stderr or syslog output for the `log` facade;
 //! - [`resilience`]: circuit breaker, decision cache, fail modes, coalescing;
+//! - [`portal`]: the portal client (CheckPolicy); [`grpc`]: gRPC over HTTP/2, both ends;
+//! - [`events`]: session reports to the portal (journal, outbox, delivery);
+//! - [`metrics`]: Prometheus text over HTTP and as a textfile;
+//! - [`ocserv`]: ocserv's control socket and occtl's output formats;
+//! - [`services`]: the gRPC services the agent serves;
 //! - [`proto`]: the gRPC message types generated from `proto/`.
 
 pub mod authz;
