@@ -243,9 +243,17 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         server.path().display(),
         describe_decisions(&config),
     );
-    let grpc = if config.grpc.enabled {
+    // Tasks spawned from tasks (gRPC streams, portal connections) need an executor that
+    // outlives them all: the daemon's one executor lives as long as the process, so it is
+    // leaked on purpose.
+    let executor: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config, executor)?);
+    daemon.start_outbox();
+    daemon.start_metrics();
+    let grpc = if daemon.config().grpc.enabled {
+        let config = daemon.config();
         let mut router = Router::new();
-        crate::services::agent::register(&mut router, Instant::now());
+        crate::services::agent::register(&mut router, daemon.started, health_probe(&daemon));
         crate::services::logs::register(&mut router, &crate::log_ring::RECENT);
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
@@ -259,13 +267,6 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         None
     };
     let grpc = Rc::new(grpc);
-    // Tasks spawned from tasks (gRPC streams, portal connections) need an executor that
-    // outlives them all: the daemon's one executor lives as long as the process, so it is
-    // leaked on purpose.
-    let executor: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config, executor)?);
-    daemon.start_outbox();
-    daemon.start_metrics();
     let active = Rc::new(Cell::new(0u32));
 
     let stopped_by = async_io::block_on(executor.run(async {
@@ -334,6 +335,25 @@ fn reload_grpc(endpoint: Option<&Endpoint>, config: &Config) {
         (None, false) => {}
         _ => log::warn!("grpc.enabled changes take effect after a restart"),
     }
+}
+
+/// Where the health check looks for ocserv, from the configuration in force.
+fn health_probe(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::services::agent::Probe> {
+    let daemon = Rc::downgrade(daemon);
+    Rc::new(move || {
+        let ocserv = daemon
+            .upgrade()
+            .map(|d| d.config().ocserv.clone())
+            .unwrap_or_default();
+        crate::services::agent::Probe {
+            ctl_socket: crate::ocserv::conf::ctl_socket(&ocserv),
+            config_dirs: vec![
+                ("per_user_dir", ocserv.per_user_dir),
+                ("per_group_dir", ocserv.per_group_dir),
+            ],
+            proc_dir: PathBuf::from("/proc"),
+        }
+    })
 }
 
 /// Waits until no local request and no gRPC connection is open, or [`DRAIN_TIME`] has passed.

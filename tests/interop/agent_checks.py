@@ -62,9 +62,14 @@ if not quick:
     check("tier 9 is INVALID_ARGUMENT",
           lambda: expect_code(grpc.StatusCode.INVALID_ARGUMENT,
                               lambda: stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=9), timeout=5)))
-    check("tier 2 is UNIMPLEMENTED in this version",
-          lambda: expect_code(grpc.StatusCode.UNIMPLEMENTED,
-                              lambda: stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=2), timeout=5)))
+    def tier3_without_ocserv():
+        # No ocserv control socket where the test config points: unhealthy, and it says why.
+        r = stub.HealthCheck(agent_pb2.HealthCheckRequest(tier=3), timeout=10)
+        assert not r.healthy, r
+        assert r.status_message.startswith("failed:") and "control_socket" in r.status_message, r
+        assert "occtl" in r.checks["control_socket"], r.checks
+        assert r.checks["agent"] == "ok" and "ocserv_status" in r.checks, r.checks
+    check("tier 3 checks ocserv for real (unhealthy without one)", tier3_without_ocserv)
     check("an unknown method is UNIMPLEMENTED",
           lambda: expect_code(grpc.StatusCode.UNIMPLEMENTED,
                               lambda: stub.ExecuteCommand(agent_pb2.CommandRequest(), timeout=5)))
