@@ -128,9 +128,20 @@ write_conf() { # fail_mode
 		option retry_max 1s
 	config metrics 'metrics'
 		option listen '127.0.0.1:0'
+	config grpc 'grpc'
+		option enabled 1
+		option listen '127.0.0.1:0'
+		option ca '$work/pki/ca.pem'
+		option cert '$work/pki/server.pem'
+		option key '$work/pki/server.key'
+	config ocserv 'ocserv'
+		option config '$work/ocserv.conf'
+		option per_user_dir '$work/config-per-user'
+		option per_group_dir '$work/config-per-group'
 	EOF
 }
 write_conf stale
+mkdir -p "$work/config-per-user" "$work/config-per-group"
 "$bin" run -c "$conf" 2>"$work/agent.log" &
 daemon_pid=$!
 pids+=("$daemon_pid")
@@ -240,6 +251,13 @@ alice=$client_pid
 ip netns exec "$cli" ping -c 3 -i 0.2 -W 2 192.168.77.1 >>"$work/openconnect.log" \
 	|| fail "no traffic through alice's tunnel"
 wait_event '"kind": "connect", "username": "alice"'
+
+step "HealthCheck tier 3 over mTLS: ocserv's process, control socket and STATUS, config dirs"
+grpc_addr=$(sed -n 's/.*grpc: serving agent.v1 on \([0-9.:]*\).*/\1/p' "$work/agent.log" | head -n1)
+[ -n "$grpc_addr" ] || fail "the daemon did not log its gRPC address"
+"$python" tests/e2e/health.py "$grpc_addr" "$work/pki" proto 3 >"$work/health.out" \
+	|| fail "tier 3 unhealthy: $(cat "$work/health.out")"
+grep -q 'active_sessions: 1' "$work/health.out" || fail "tier 3 did not see alice's session: $(cat "$work/health.out")"
 
 step "ocserv-agent occtl prints what occtl prints (same server, same moment)"
 occtl_both() { # ARGS...: runs occtl and ours in the server's namespace, into occtl.* / ours.*
