@@ -255,6 +255,11 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         let mut router = Router::new();
         crate::services::agent::register(&mut router, daemon.started, health_probe(&daemon));
         crate::services::logs::register(&mut router, &crate::log_ring::RECENT);
+        crate::services::vpn::register(
+            &mut router,
+            ctl_client(&daemon),
+            Rc::new(crate::ocserv::tun_counters),
+        );
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
             "grpc: serving agent.v1 on {} (mutual TLS)",
@@ -353,6 +358,21 @@ fn health_probe(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::services::agent::P
             ],
             proc_dir: PathBuf::from("/proc"),
         }
+    })
+}
+
+/// A control client for the ocserv the configuration in force names.
+fn ctl_client(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::ocserv::ctl::Client> {
+    let daemon = Rc::downgrade(daemon);
+    Rc::new(move || {
+        let ocserv = daemon
+            .upgrade()
+            .map(|d| d.config().ocserv.clone())
+            .unwrap_or_default();
+        crate::ocserv::ctl::Client::new(
+            crate::ocserv::conf::ctl_socket(&ocserv),
+            crate::ocserv::ctl::DEFAULT_TIMEOUT,
+        )
     })
 }
 

@@ -4,3 +4,29 @@
 pub mod conf;
 pub mod ctl;
 pub mod occtl_fmt;
+
+/// A tun device's byte counters: (received from the client, sent to it), as occtl reads them
+/// from /sys/class/net/DEV/statistics; zeros when unreadable or when the name is not a plain
+/// device name (it comes from ocserv's reply and must not walk out of /sys/class/net).
+pub fn tun_counters(dev: &str) -> (u64, u64) {
+    if dev.is_empty() || dev.contains('/') || dev.starts_with('.') {
+        return (0, 0);
+    }
+    let read = |what: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/statistics/{what}"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (read("rx_bytes"), read("tx_bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn device_names_never_escape_sys_class_net() {
+        assert_eq!(super::tun_counters("../../../etc"), (0, 0));
+        assert_eq!(super::tun_counters("a/b"), (0, 0));
+        assert_eq!(super::tun_counters(""), (0, 0));
+    }
+}

@@ -76,13 +76,14 @@ done
 ip -n "$srv" link set "oa$$s" up
 ip -n "$cli" link set "oa$$c" up
 
-# ---- the fake portal (mTLS on 127.0.0.1 of the root namespace, where the daemon runs)
+# ---- the fake portal (mTLS on 127.0.0.1 of the server's namespace: the daemon runs there,
+# beside ocserv, as on a router; only there does it see the sessions' tun devices)
 tests/gen-certs.sh "$work/pki" >/dev/null
 events=$work/events.jsonl
 start_portal() { # [port]
 	local fifo=$work/portal.in
 	rm -f "$fifo"; mkfifo "$fifo"
-	"$python" tests/interop/fake_portal.py "$work/pki" proto "${1:-0}" "$events" \
+	ip netns exec "$srv" "$python" tests/interop/fake_portal.py "$work/pki" proto "${1:-0}" "$events" \
 		<"$fifo" >"$work/portal.out" 2>>"$work/portal.log" &
 	portal_pid=$!
 	pids+=("$portal_pid")
@@ -142,7 +143,7 @@ write_conf() { # fail_mode
 }
 write_conf stale
 mkdir -p "$work/config-per-user" "$work/config-per-group"
-"$bin" run -c "$conf" 2>"$work/agent.log" &
+ip netns exec "$srv" "$bin" run -c "$conf" 2>"$work/agent.log" &
 daemon_pid=$!
 pids+=("$daemon_pid")
 for _ in $(seq 100); do "$bin" status -c "$conf" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -234,7 +235,7 @@ login() {
 }
 # logout PID: ends that openconnect's session the way a user does, and waits for it to go
 logout() {
-	kill -INT "$1"
+	kill -INT "$1" 2>/dev/null || return 0 # already gone
 	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 	fail "openconnect $1 did not exit"
 }
@@ -255,8 +256,8 @@ wait_event '"kind": "connect", "username": "alice"'
 step "HealthCheck tier 3 over mTLS: ocserv's process, control socket and STATUS, config dirs"
 grpc_addr=$(sed -n 's/.*grpc: serving agent.v1 on \([0-9.:]*\).*/\1/p' "$work/agent.log" | head -n1)
 [ -n "$grpc_addr" ] || fail "the daemon did not log its gRPC address"
-"$python" tests/e2e/health.py "$grpc_addr" "$work/pki" proto 3 >"$work/health.out" \
-	|| fail "tier 3 unhealthy: $(cat "$work/health.out")"
+agent_call() { ip netns exec "$srv" "$python" tests/e2e/agent_call.py "$grpc_addr" "$work/pki" proto "$@"; }
+agent_call health 3 >"$work/health.out" || fail "tier 3 unhealthy: $(cat "$work/health.out")"
 grep -q 'active_sessions: 1' "$work/health.out" || fail "tier 3 did not see alice's session: $(cat "$work/health.out")"
 
 step "ocserv-agent occtl prints what occtl prints (same server, same moment)"
@@ -279,6 +280,12 @@ occtl_both show users
 diff <(cut -c1-54 "$work/occtl.out") <(cut -c1-54 "$work/ours.out") || fail "occtl show users differs"
 occtl_both show user nobody
 [ "$ours" = 2 ] || fail "show user nobody: exit $ours, want 2"
+
+step "GetActiveSessions over gRPC lists alice's live session with its counters"
+agent_call sessions alice >"$work/sessions.out" || fail "GetActiveSessions failed"
+grep -q '^total=1$' "$work/sessions.out" || fail "want 1 session: $(cat "$work/sessions.out")"
+alice_id=$(sed -n 's/^session id=\([0-9]*\) user=alice vpn_ip=192.168.77.[0-9]* .* in=[1-9][0-9]* out=[1-9][0-9]*$/\1/p' "$work/sessions.out")
+[ -n "$alice_id" ] || fail "no session with addresses and counters: $(cat "$work/sessions.out")"
 
 step "denied user bob is rejected (openconnect exit 2)"
 login bob
@@ -321,5 +328,28 @@ done
 "$bin" status --json -c "$conf" | grep -q '"outbox_depth":0' || fail "the outbox did not drain"
 [ "$(grep -c '"username": "alice"' "$events")" = 4 ] \
 	|| fail "want 2 connects + 2 disconnects of alice, got: $(cat "$events")"
+step "DisconnectUser over gRPC ends alice's live session (and the portal hears of it)"
+login alice
+[ "$rc" = 0 ] || fail "alice: openconnect exit $rc, want 0"
+alice=$client_pid
+agent_call sessions alice >"$work/sessions.out" || fail "GetActiveSessions failed"
+old_id=$(sed -n 's/^session id=\([0-9]*\) user=alice .*/\1/p' "$work/sessions.out" | head -n1)
+[ -n "$old_id" ] || fail "alice's session is not listed: $(cat "$work/sessions.out")"
+agent_call disconnect alice newest >"$work/disconnect.out" \
+	|| fail "DisconnectUser failed: $(cat "$work/disconnect.out")"
+grep -q 'disconnected=1' "$work/disconnect.out" || fail "$(cat "$work/disconnect.out")"
+# ocserv 1.1.6 has no TERMINATE: the reply says so (openconnect may come back with its cookie,
+# as a new session with a new ID).
+grep -q 'no TERMINATE' "$work/disconnect.out" || fail "no fallback note: $(cat "$work/disconnect.out")"
+gone=
+for _ in $(seq 100); do
+	agent_call sessions alice >"$work/sessions.out"
+	grep -q "^session id=$old_id " "$work/sessions.out" || { gone=1; break; }
+	sleep 0.1
+done
+[ -n "$gone" ] || fail "session $old_id still listed after DisconnectUser"
+wait_event "\"kind\": \"disconnect\", \"username\": \"alice\", \"session_id\": \"$old_id\""
+logout "$alice"
+
 "$bin" status -c "$conf"
 step "passed"

@@ -1,0 +1,362 @@
+//! `agent.v1.VPNAgentService`, the parts that read and act on ocserv live through its control
+//! socket: `GetActiveSessions` (LIST / USER_INFO) and `DisconnectUser` (TERMINATE when the
+//! server has it, so the cookie cannot reconnect; DISCONNECT on older servers, said in the
+//! reply). The other methods arrive with the management work of #7 and answer UNIMPLEMENTED.
+
+use crate::grpc::server::Router;
+use crate::grpc::status::{Code, Status};
+use crate::ocserv::ctl::{Client, CtlError};
+use crate::proto::agent::v1::{
+    DisconnectUserRequest, DisconnectUserResponse, GetActiveSessionsRequest,
+    GetActiveSessionsResponse, VpnSession,
+};
+use crate::proto::ocserv::ctl::UserInfoRep;
+use bytes::Bytes;
+use prost::Message;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+pub const GET_ACTIVE_SESSIONS: &str = "/agent.v1.VPNAgentService/GetActiveSessions";
+pub const DISCONNECT_USER: &str = "/agent.v1.VPNAgentService/DisconnectUser";
+
+/// A session's tun counters: (received from the client, sent to it).
+pub type Counters = Rc<dyn Fn(&str) -> (u64, u64)>;
+
+/// Registers the methods; `ctl` gives the control client for the configuration in force.
+pub fn register(router: &mut Router, ctl: Rc<dyn Fn() -> Client>, counters: Counters) {
+    let sessions_ctl = ctl.clone();
+    router.unary(GET_ACTIVE_SESSIONS, move |_call, message| {
+        let (client, counters) = (sessions_ctl(), counters.clone());
+        async move { get_active_sessions(&client, &message, &*counters).await }
+    });
+    router.unary(DISCONNECT_USER, move |call, message| {
+        let client = ctl();
+        async move {
+            if !call.peer_allowed {
+                return Err(Status::new(
+                    Code::PermissionDenied,
+                    format!("{} is not on grpc.allowed_client", call.peer),
+                ));
+            }
+            disconnect_user(&client, &message).await
+        }
+    });
+}
+
+/// A control-socket failure as the portal should see it.
+fn status(e: CtlError) -> Status {
+    let code = match e {
+        CtlError::NotSupported(_) => Code::Unimplemented,
+        CtlError::BadReply(_) => Code::Internal,
+        CtlError::RequestTooLarge(_) => Code::InvalidArgument,
+        CtlError::Timeout(_) => Code::DeadlineExceeded,
+        CtlError::Connect(..) | CtlError::Io(_) => Code::Unavailable,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// A user name as it may be asked about: printable, no spaces, not too long.
+fn check_username(name: &str) -> Result<(), Status> {
+    if name.len() > 200 || name.starts_with('-') || name.chars().any(|c| c.is_control() || c == ' ')
+    {
+        return Err(Status::new(
+            Code::InvalidArgument,
+            format!("'{}' is not a user name", name.escape_default()),
+        ));
+    }
+    Ok(())
+}
+
+fn decode<M: Message + Default>(message: &[u8], what: &str) -> Result<M, Status> {
+    M::decode(message).map_err(|e| Status::new(Code::Internal, format!("undecodable {what}: {e}")))
+}
+
+fn text(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+/// One ocserv session as the portal's VPNSession; `session_id` is ocserv's ID, the same the
+/// hook reports.
+pub fn session(u: &UserInfoRep, stats: Option<(u64, u64)>) -> VpnSession {
+    let mut metadata = HashMap::new();
+    for (k, v) in [
+        ("groupname", &u.groupname),
+        ("vhost", &u.vhost),
+        ("user_agent", &u.user_agent),
+        ("hostname", &u.hostname),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            metadata.insert(k.to_string(), v.clone());
+        }
+    }
+    let (bytes_in, bytes_out) = stats.unwrap_or((0, 0));
+    VpnSession {
+        session_id: u.id.unwrap_or(0).to_string(),
+        username: text(&u.username),
+        client_ip: text(&u.ip),
+        // ocserv's local_ip is the client's VPN address.
+        vpn_ip: match text(&u.local_ip) {
+            v4 if !v4.is_empty() => v4,
+            _ => text(&u.local_ip6),
+        },
+        connected_at: u
+            .conn_time
+            .map(|t| crate::proto::timestamp(UNIX_EPOCH + Duration::from_secs(t))),
+        bytes_in,
+        bytes_out,
+        device_id: text(&u.tun),
+        metadata,
+    }
+}
+
+pub async fn get_active_sessions(
+    client: &Client,
+    message: &[u8],
+    counters: &dyn Fn(&str) -> (u64, u64),
+) -> Result<Bytes, Status> {
+    let req: GetActiveSessionsRequest = decode(message, "GetActiveSessionsRequest")?;
+    let list = if req.username_filter.is_empty() {
+        client.list().await
+    } else {
+        check_username(&req.username_filter)?;
+        client.user_info(&req.username_filter).await
+    }
+    .map_err(status)?;
+    let sessions: Vec<VpnSession> = list
+        .user
+        .iter()
+        .map(|u| {
+            let stats = req
+                .include_stats
+                .then(|| counters(u.tun.as_deref().unwrap_or("")));
+            session(u, stats)
+        })
+        .collect();
+    let response = GetActiveSessionsResponse {
+        total_count: sessions.len() as u32,
+        sessions,
+    };
+    Ok(Bytes::from(response.encode_to_vec()))
+}
+
+pub async fn disconnect_user(client: &Client, message: &[u8]) -> Result<Bytes, Status> {
+    let req: DisconnectUserRequest = decode(message, "DisconnectUserRequest")?;
+    if req.username.is_empty() {
+        return Err(Status::new(Code::InvalidArgument, "username is required"));
+    }
+    check_username(&req.username)?;
+    let sessions = client.user_info(&req.username).await.map_err(status)?.user;
+    let reply = |success: bool, n: u32, error: String| {
+        Ok(Bytes::from(
+            DisconnectUserResponse {
+                success,
+                sessions_disconnected: n,
+                error_message: error,
+            }
+            .encode_to_vec(),
+        ))
+    };
+    if sessions.is_empty() {
+        return reply(false, 0, format!("'{}' has no session", req.username));
+    }
+    let reason = if req.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", req.reason)
+    };
+    if req.disconnect_all_sessions {
+        let n = sessions.len() as u32;
+        let (ok, note) = match client.terminate_user(&req.username).await {
+            Err(CtlError::NotSupported(_)) => (
+                client.disconnect_user(&req.username).await.map_err(status)?,
+                "this ocserv has no TERMINATE (before 1.4.2): disconnected; the client may reconnect with its cookie".to_string(),
+            ),
+            other => (other.map_err(status)?, String::new()),
+        };
+        log::info!(
+            "grpc: disconnected all {n} session(s) of '{}'{reason}",
+            req.username
+        );
+        return reply(ok, if ok { n } else { 0 }, note);
+    }
+    // Only the newest session: the highest connect time (then the highest ID).
+    let newest = sessions
+        .iter()
+        .max_by_key(|u| (u.conn_time.unwrap_or(0), u.id.unwrap_or(0)))
+        .and_then(|u| u.id)
+        .unwrap_or(0);
+    let (ok, note) = match client.terminate_id(newest).await {
+        Err(CtlError::NotSupported(_)) => (
+            client.disconnect_id(newest).await.map_err(status)?,
+            "this ocserv has no TERMINATE (before 1.4.2): disconnected; the client may reconnect with its cookie".to_string(),
+        ),
+        other => (other.map_err(status)?, String::new()),
+    };
+    log::info!(
+        "grpc: disconnected session {newest} of '{}'{reason}",
+        req.username
+    );
+    reply(ok, u32::from(ok), note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::ocserv::ctl::UserListRep;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::path::PathBuf;
+
+    /// A control socket answering each connection with the next scripted reply (None: close
+    /// without one, as an ocserv without the command does); returns the commands received.
+    fn scripted(
+        name: &str,
+        replies: Vec<Option<(u8, Vec<u8>)>>,
+    ) -> (PathBuf, std::thread::JoinHandle<Vec<u8>>) {
+        let dir = std::env::temp_dir().join(format!("vpn-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for reply in replies {
+                let (mut c, _) = listener.accept().unwrap();
+                let mut h = [0u8; 5];
+                c.read_exact(&mut h).unwrap();
+                let mut body = vec![0u8; u32::from_ne_bytes([h[1], h[2], h[3], h[4]]) as usize];
+                c.read_exact(&mut body).unwrap();
+                seen.push(h[0]);
+                if let Some((cmd, payload)) = reply {
+                    let mut frame = vec![cmd];
+                    frame.extend_from_slice(&(payload.len() as u32).to_ne_bytes());
+                    frame.extend_from_slice(&payload);
+                    c.write_all(&frame).unwrap();
+                }
+            }
+            seen
+        });
+        (path, server)
+    }
+
+    fn two_sessions() -> Vec<u8> {
+        let s = |id, t, tun: &str| UserInfoRep {
+            id: Some(id),
+            username: Some("alice".into()),
+            ip: Some("192.0.2.7".into()),
+            local_ip: Some(format!("10.10.0.{id}")),
+            tun: Some(tun.into()),
+            conn_time: Some(t),
+            groupname: Some("staff".into()),
+            ..UserInfoRep::default()
+        };
+        UserListRep {
+            user: vec![s(11, 1000, "vpns0"), s(12, 2000, "vpns1")],
+        }
+        .encode_to_vec()
+    }
+
+    const TRUE: [u8; 2] = [0x08, 0x01];
+
+    #[test]
+    fn sessions_come_from_ocserv_with_their_counters() {
+        let (path, server) = scripted("list", vec![Some((104, two_sessions()))]);
+        let client = Client::new(&path, Duration::from_secs(5));
+        let msg = GetActiveSessionsRequest {
+            username_filter: String::new(),
+            include_stats: true,
+        }
+        .encode_to_vec();
+        let counters = |dev: &str| if dev == "vpns1" { (5, 6) } else { (1, 2) };
+        let reply = async_io::block_on(get_active_sessions(&client, &msg, &counters)).unwrap();
+        let r = GetActiveSessionsResponse::decode(reply).unwrap();
+        assert_eq!(r.total_count, 2);
+        let s = &r.sessions[1];
+        assert_eq!(
+            (
+                s.session_id.as_str(),
+                s.vpn_ip.as_str(),
+                s.bytes_in,
+                s.bytes_out
+            ),
+            ("12", "10.10.0.12", 5, 6)
+        );
+        assert_eq!(s.connected_at.as_ref().unwrap().seconds, 2000);
+        assert_eq!(s.metadata["groupname"], "staff");
+        assert_eq!(server.join().unwrap(), [4]);
+    }
+
+    #[test]
+    fn disconnecting_the_newest_uses_terminate_or_falls_back_and_says_so() {
+        // USER_INFO, then TERMINATE_ID gets no reply (old ocserv), then DISCONNECT_ID.
+        let (path, server) = scripted(
+            "newest",
+            vec![
+                Some((104, two_sessions())),
+                None,
+                Some((106, TRUE.to_vec())),
+            ],
+        );
+        let client = Client::new(&path, Duration::from_secs(5));
+        let msg = DisconnectUserRequest {
+            username: "alice".into(),
+            reason: "test".into(),
+            disconnect_all_sessions: false,
+        }
+        .encode_to_vec();
+        let r = DisconnectUserResponse::decode(
+            async_io::block_on(disconnect_user(&client, &msg)).unwrap(),
+        )
+        .unwrap();
+        assert!(r.success);
+        assert_eq!(r.sessions_disconnected, 1);
+        assert!(
+            r.error_message.contains("no TERMINATE"),
+            "{}",
+            r.error_message
+        );
+        assert_eq!(server.join().unwrap(), [5, 14, 8]);
+    }
+
+    #[test]
+    fn disconnecting_all_counts_the_sessions_and_terminates() {
+        let (path, server) = scripted(
+            "all",
+            vec![Some((104, two_sessions())), Some((111, TRUE.to_vec()))],
+        );
+        let client = Client::new(&path, Duration::from_secs(5));
+        let msg = DisconnectUserRequest {
+            username: "alice".into(),
+            reason: String::new(),
+            disconnect_all_sessions: true,
+        }
+        .encode_to_vec();
+        let r = DisconnectUserResponse::decode(
+            async_io::block_on(disconnect_user(&client, &msg)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!((r.success, r.sessions_disconnected), (true, 2));
+        assert_eq!(r.error_message, "");
+        assert_eq!(server.join().unwrap(), [5, 13]);
+    }
+
+    #[test]
+    fn bad_requests_and_a_missing_ocserv_map_to_grpc_codes() {
+        let client = Client::new("/nonexistent/occtl.socket", Duration::from_secs(1));
+        let ask = |req: DisconnectUserRequest| {
+            async_io::block_on(disconnect_user(&client, &req.encode_to_vec())).unwrap_err()
+        };
+        let req = |name: &str| DisconnectUserRequest {
+            username: name.into(),
+            reason: String::new(),
+            disconnect_all_sessions: true,
+        };
+        assert_eq!(ask(req("")).code, Code::InvalidArgument);
+        assert_eq!(ask(req("-rf")).code, Code::InvalidArgument);
+        assert_eq!(ask(req("a\nb")).code, Code::InvalidArgument);
+        assert_eq!(ask(req("alice")).code, Code::Unavailable);
+        let e = async_io::block_on(get_active_sessions(&client, b"\xff", &|_| (0, 0))).unwrap_err();
+        assert_eq!(e.code, Code::Internal);
+    }
+}

@@ -1,0 +1,46 @@
+"""Calls the daemon's agent.v1 services over mTLS with grpcio (the test PKI's client
+certificate) and prints the answer.
+
+Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only if healthy
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR sessions [USER]    one line per session
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR disconnect USER all|newest"""
+
+import sys
+
+import grpc
+
+sys.path.insert(0, sys.argv[0].rsplit("/", 2)[0] + "/interop")
+import stubs  # noqa: E402  tests/interop/stubs.py
+
+address, certs, proto_dir, what = sys.argv[1:5]
+args = sys.argv[5:]
+stubs.generate(proto_dir, "agent/v1/agent.proto")
+from agent.v1 import agent_pb2, agent_pb2_grpc  # noqa: E402
+
+read = stubs.reader(certs)
+creds = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
+channel = grpc.secure_channel(address, creds,
+                              options=[("grpc.ssl_target_name_override", "localhost")])
+
+if what == "health":
+    r = agent_pb2_grpc.AgentServiceStub(channel).HealthCheck(
+        agent_pb2.HealthCheckRequest(tier=int(args[0])), timeout=10)
+    print(f"healthy={r.healthy} {r.status_message}")
+    for k in sorted(r.checks):
+        print(f"  {k}: {r.checks[k]}")
+    sys.exit(0 if r.healthy else 1)
+vpn = agent_pb2_grpc.VPNAgentServiceStub(channel)
+if what == "sessions":
+    r = vpn.GetActiveSessions(agent_pb2.GetActiveSessionsRequest(
+        username_filter=args[0] if args else "", include_stats=True), timeout=10)
+    print(f"total={r.total_count}")
+    for s in r.sessions:
+        print(f"session id={s.session_id} user={s.username} vpn_ip={s.vpn_ip} "
+              f"client_ip={s.client_ip} device={s.device_id} in={s.bytes_in} out={s.bytes_out}")
+elif what == "disconnect":
+    r = vpn.DisconnectUser(agent_pb2.DisconnectUserRequest(
+        username=args[0], reason="e2e", disconnect_all_sessions=args[1] == "all"), timeout=15)
+    print(f"success={r.success} disconnected={r.sessions_disconnected} note={r.error_message!r}")
+    sys.exit(0 if r.success else 1)
+else:
+    sys.exit(f"unknown call {what}")
