@@ -238,3 +238,131 @@ fn a_metrics_port_in_use_is_logged_and_authorization_goes_on() {
         Some(0)
     );
 }
+
+/// `tests/interop/agent_call.py` against the daemon's gRPC endpoint: its stdout and exit code.
+fn agent_call(addr: &str, pki: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(common::grpc::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/agent_call.py"
+        ))
+        .arg(addr)
+        .arg(pki)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The daemon's gRPC address, from its start-up log.
+fn grpc_addr(d: &Daemon) -> String {
+    d.wait_stderr("grpc: serving agent.v1 on ");
+    d.stderr()
+        .split("grpc: serving agent.v1 on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
+    let dir = TempDir::new("reporting-notify");
+    let pki = certs(&dir);
+    let events = dir.path("events.jsonl");
+    let portal = Portal::start_with(&pki, 0, Some(&events));
+    let config = portal_config(&dir, &pki, portal.port, "stale");
+    let grpc = |allowed: &str| {
+        format!(
+            "config grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n\tlist allowed_client '{allowed}'\n",
+            pki.join("ca.pem").display(),
+            pki.join("server.pem").display(),
+            pki.join("server.key").display()
+        )
+    };
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.clone() + &grpc("portal.example")).unwrap();
+    let d = Daemon::start(&config);
+    let addr = grpc_addr(&d);
+
+    // ocserv's hook and the portal's NotifyConnect tell of the same session: decided both
+    // times, reported once.
+    assert_eq!(
+        run_hook(&config, &connect(41, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+    let (code, out) = agent_call(
+        &addr,
+        &pki,
+        &["notify-connect", "alice", "41", "192.0.2.10", "10.10.0.2"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("allowed=True source=portal"), "{out}");
+    let (_, out) = agent_call(
+        &addr,
+        &pki,
+        &["notify-connect", "bob", "42", "192.0.2.20", ""],
+    );
+    assert!(
+        out.contains("allowed=False") && out.contains("not today"),
+        "{out}"
+    );
+    let (code, out) = agent_call(
+        &addr,
+        &pki,
+        &["notify-disconnect", "alice", "41", "500", "600", "7"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("acknowledged=True message='session ended'"),
+        "{out}"
+    );
+    // ocserv's disconnect-script for the same session: not reported again.
+    assert_eq!(run_hook(&config, &disconnect(41, "alice")).0, Some(0));
+    let got = wait_reports(&events, 2, 10);
+    std::thread::sleep(Duration::from_millis(300));
+    let got2 = reports(&events);
+    assert_eq!(got2.len(), 2, "{got:?}");
+    assert!(
+        got2[0].contains("\"kind\": \"connect\"") && got2[0].contains("\"session_id\": \"41\"")
+    );
+    assert!(
+        got2[1].contains("\"bytes_received\": 500") && got2[1].contains("\"duration_seconds\": 7"),
+        "{got2:?}"
+    );
+    assert!(d.status_json().contains("duplicates=2"));
+
+    // What the hook would refuse is INVALID_ARGUMENT.
+    let (code, out) = agent_call(
+        &addr,
+        &pki,
+        &["notify-connect", "alice", "x1", "192.0.2.10", ""],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("error INVALID_ARGUMENT: ID: 'x1' is not a session id"),
+        "{out}"
+    );
+
+    // A client not on grpc.allowed_client may not change the session table.
+    drop(d);
+    std::fs::write(&config, text + &grpc("someone.else.example")).unwrap();
+    let d = Daemon::start(&config);
+    let addr = grpc_addr(&d);
+    let (code, out) = agent_call(
+        &addr,
+        &pki,
+        &["notify-connect", "alice", "43", "192.0.2.10", ""],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("error PERMISSION_DENIED"), "{out}");
+    let (code, out) = agent_call(&addr, &pki, &["disconnect", "alice", "all"]);
+    assert!(
+        code != Some(0) && out.contains("PERMISSION_DENIED"),
+        "{out}"
+    );
+}

@@ -260,6 +260,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
             ctl_client(&daemon),
             Rc::new(crate::ocserv::tun_counters),
         );
+        crate::services::notify::register(&mut router, decider(&daemon));
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
             "grpc: serving agent.v1 on {} (mutual TLS)",
@@ -358,6 +359,24 @@ fn health_probe(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::services::agent::P
             ],
             proc_dir: PathBuf::from("/proc"),
         }
+    })
+}
+
+/// The hook's decision path, for events told over gRPC (NotifyConnect / NotifyDisconnect).
+fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
+    let daemon = Rc::downgrade(daemon);
+    Rc::new(move |env| {
+        let daemon = daemon.clone();
+        Box::pin(async move {
+            match daemon.upgrade() {
+                Some(d) => d.event(&EventPayload { env }).await,
+                None => DecisionReply {
+                    allow: false,
+                    source: "local".into(),
+                    reason: "the daemon is stopping".into(),
+                },
+            }
+        })
     })
 }
 

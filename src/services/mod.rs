@@ -3,4 +3,5 @@
 
 pub mod agent;
 pub mod logs;
+pub mod notify;
 pub mod vpn;

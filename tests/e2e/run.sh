@@ -256,7 +256,7 @@ wait_event '"kind": "connect", "username": "alice"'
 step "HealthCheck tier 3 over mTLS: ocserv's process, control socket and STATUS, config dirs"
 grpc_addr=$(sed -n 's/.*grpc: serving agent.v1 on \([0-9.:]*\).*/\1/p' "$work/agent.log" | head -n1)
 [ -n "$grpc_addr" ] || fail "the daemon did not log its gRPC address"
-agent_call() { ip netns exec "$srv" "$python" tests/e2e/agent_call.py "$grpc_addr" "$work/pki" proto "$@"; }
+agent_call() { ip netns exec "$srv" "$python" tests/interop/agent_call.py "$grpc_addr" "$work/pki" proto "$@"; }
 agent_call health 3 >"$work/health.out" || fail "tier 3 unhealthy: $(cat "$work/health.out")"
 grep -q 'active_sessions: 1' "$work/health.out" || fail "tier 3 did not see alice's session: $(cat "$work/health.out")"
 

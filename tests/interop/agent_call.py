@@ -3,14 +3,16 @@ certificate) and prints the answer.
 
 Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only if healthy
        agent_call.py ADDRESS CERT_DIR PROTO_DIR sessions [USER]    one line per session
-       agent_call.py ADDRESS CERT_DIR PROTO_DIR disconnect USER all|newest"""
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR disconnect USER all|newest
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-connect USER SESSION CLIENT_IP VPN_IP
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-disconnect USER SESSION IN OUT SECONDS
+A call that fails prints 'error CODE: details' and exits 3."""
 
 import sys
 
 import grpc
 
-sys.path.insert(0, sys.argv[0].rsplit("/", 2)[0] + "/interop")
-import stubs  # noqa: E402  tests/interop/stubs.py
+import stubs  # tests/interop/stubs.py, next to this file
 
 address, certs, proto_dir, what = sys.argv[1:5]
 args = sys.argv[5:]
@@ -21,6 +23,11 @@ read = stubs.reader(certs)
 creds = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
 channel = grpc.secure_channel(address, creds,
                               options=[("grpc.ssl_target_name_override", "localhost")])
+
+def fail(e):
+    print(f"error {e.code().name}: {e.details()}")
+    sys.exit(3)
+
 
 if what == "health":
     r = agent_pb2_grpc.AgentServiceStub(channel).HealthCheck(
@@ -42,5 +49,23 @@ elif what == "disconnect":
         username=args[0], reason="e2e", disconnect_all_sessions=args[1] == "all"), timeout=15)
     print(f"success={r.success} disconnected={r.sessions_disconnected} note={r.error_message!r}")
     sys.exit(0 if r.success else 1)
+elif what == "notify-connect":
+    user, session, client_ip, vpn_ip = args
+    try:
+        r = vpn.NotifyConnect(agent_pb2.NotifyConnectRequest(
+            username=user, session_id=session, client_ip=client_ip, vpn_ip=vpn_ip,
+            device_id="vpns0"), timeout=10)
+    except grpc.RpcError as e:
+        fail(e)
+    print(f"allowed={r.allowed} source={r.config_params['source']} deny_reason={r.deny_reason!r}")
+elif what == "notify-disconnect":
+    user, session, bytes_in, bytes_out, seconds = args
+    try:
+        r = vpn.NotifyDisconnect(agent_pb2.NotifyDisconnectRequest(
+            username=user, session_id=session, bytes_in=int(bytes_in), bytes_out=int(bytes_out),
+            duration_seconds=int(seconds)), timeout=10)
+    except grpc.RpcError as e:
+        fail(e)
+    print(f"acknowledged={r.acknowledged} message={r.message!r}")
 else:
     sys.exit(f"unknown call {what}")
