@@ -5,12 +5,15 @@
 //! Everything here runs on the daemon's one thread; state sits in `RefCell`s that are never
 //! borrowed across an `.await`.
 
+use super::live;
 use super::policy::{self, Local};
 use super::request::{Reason, SessionEvent};
 use super::sessions::{Session, Sessions};
 use crate::config::{Config, Verdict};
 use crate::grpc::client::Channel;
 use crate::grpc::status::{Code, Status};
+use crate::ocserv::conf::ctl_socket;
+use crate::ocserv::ctl::Client;
 use crate::portal::auth::{self, Answer, Failure};
 use crate::resilience::breaker::{Breaker, Transition};
 use crate::resilience::cache::{CacheKey, DecisionCache, Kind};
@@ -80,6 +83,9 @@ pub struct Engine {
     sessions: RefCell<Sessions>,
     counters: Cell<Counters>,
 }
+
+/// How long a connect may wait for ocserv's session count (well inside the hook's deadline).
+const CTL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Most sessions remembered (a router serves far fewer; this only bounds a leak).
 const MAX_SESSIONS: usize = 16 * 1024;
@@ -201,13 +207,13 @@ impl Engine {
             Local::Allowed {
                 rule,
                 max_sessions: Some(max),
+                replace_oldest,
             } => {
-                let live = self.sessions.borrow().count_user(&event.username);
-                if live >= *max {
-                    return deny(
-                        Source::Local,
-                        format!("user has {live} session(s); {rule} allows {max}"),
-                    );
+                if let Some(reason) = self
+                    .enforce_max_sessions(&config, event, rule, *max, *replace_oldest)
+                    .await
+                {
+                    return deny(Source::Local, reason);
                 }
             }
             _ => {}
@@ -231,6 +237,66 @@ impl Engine {
             };
         };
         self.ask_portal(&portal, event, &config).await
+    }
+
+    /// `max_sessions` for a rule that admits `event`: counts the user's other sessions in ocserv
+    /// (the agent's own table if the control socket does not answer) and, at the limit, either
+    /// refuses (the reason is returned) or with `replace_oldest` ends the oldest ones.
+    async fn enforce_max_sessions(
+        &self,
+        config: &Config,
+        event: &SessionEvent,
+        rule: &str,
+        max: u32,
+        replace_oldest: bool,
+    ) -> Option<String> {
+        let client = Client::new(ctl_socket(&config.ocserv), CTL_TIMEOUT);
+        let others = match live::others(&client, &event.username, event.id).await {
+            Ok(others) => others,
+            Err(e) => {
+                let n = self.sessions.borrow().count_user(&event.username);
+                log::debug!("max_sessions from the agent's own table ({n}): ocserv: {e}");
+                return (n >= max).then(|| {
+                    let mut why = format!("user has {n} session(s); {rule} allows {max}");
+                    if replace_oldest {
+                        why += &format!(" (cannot replace the oldest: {e})");
+                    }
+                    why
+                });
+            }
+        };
+        if others.len() < max as usize {
+            return None;
+        }
+        if !replace_oldest {
+            return Some(format!(
+                "user has {} session(s) in ocserv; {rule} allows {max}",
+                others.len()
+            ));
+        }
+        let excess = others.len() + 1 - max as usize;
+        for old in &others[..excess] {
+            match live::end(&client, old.id).await {
+                Ok(true) => log::info!(
+                    "replace_oldest: ended session {} of '{}' for the new one ({rule} allows {max})",
+                    old.id,
+                    event.username
+                ),
+                Ok(false) => {
+                    return Some(format!(
+                        "could not end the oldest session {} ({rule} allows {max})",
+                        old.id
+                    ))
+                }
+                Err(e) => {
+                    return Some(format!(
+                        "could not end the oldest session {}: {e} ({rule} allows {max})",
+                        old.id
+                    ))
+                }
+            }
+        }
+        None
     }
 
     async fn ask_portal(

@@ -2,6 +2,7 @@
 //! the sessions the agent admitted (sessions.rs) and the decision itself (engine.rs).
 
 pub mod engine;
+pub mod live;
 pub mod policy;
 pub mod request;
 pub mod sessions;

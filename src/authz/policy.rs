@@ -17,6 +17,8 @@ pub enum Local {
     Allowed {
         rule: String,
         max_sessions: Option<u32>,
+        /// End the oldest sessions rather than refuse (see `Rule::replace_oldest`).
+        replace_oldest: bool,
     },
     /// No rule matched; `policy.default` applies when the portal is not asked.
     NoMatch { default: Verdict },
@@ -40,6 +42,7 @@ pub fn evaluate(policy: &Policy, event: &SessionEvent) -> Local {
                 allowed = Some(Local::Allowed {
                     rule: describe(rule),
                     max_sessions: rule.max_sessions,
+                    replace_oldest: rule.replace_oldest,
                 })
             }
             Verdict::Allow => {}
@@ -92,6 +95,7 @@ mod tests {
             groups: groups.iter().map(|s| s.to_string()).collect(),
             sources: sources.iter().map(|s| Cidr::parse(s).unwrap()).collect(),
             max_sessions: None,
+            replace_oldest: false,
         }
     }
 
@@ -158,14 +162,16 @@ mod tests {
             evaluate(&p, &event("alice", "", "192.0.2.1")),
             Local::Allowed {
                 rule: "rule 'one-device'".into(),
-                max_sessions: Some(1)
+                max_sessions: Some(1),
+                replace_oldest: false
             }
         );
         assert_eq!(
             evaluate(&p, &event("bob", "", "192.0.2.1")),
             Local::Allowed {
                 rule: "the rule at line 7".into(),
-                max_sessions: Some(3)
+                max_sessions: Some(3),
+                replace_oldest: false
             }
         );
     }

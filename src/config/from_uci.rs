@@ -251,11 +251,18 @@ fn read_rule(section: &Section, index: usize, problems: &mut Vec<Problem>) -> Ru
         groups: r.list("group", parse_account_name).unwrap_or_default(),
         sources: r.list("source", Cidr::parse).unwrap_or_default(),
         max_sessions: r.value("max_sessions", |s| number_in(s, 1, 10_000)),
+        replace_oldest: r.or("replace_oldest", false, parse_bool),
     };
     if action.is_none() && section.get("action").is_none() {
         r.problem(
             "action",
             format!("{label} needs 'option action' (allow or deny)"),
+        );
+    }
+    if rule.replace_oldest && rule.max_sessions.is_none() {
+        r.problem(
+            "replace_oldest",
+            format!("option 'replace_oldest' in {label} needs 'option max_sessions'"),
         );
     }
     if rule.action == Verdict::Deny && rule.max_sessions.is_some() {

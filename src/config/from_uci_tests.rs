@@ -303,6 +303,16 @@ fn grpc_and_metrics_addresses() {
 }
 
 #[test]
+fn replace_oldest_needs_max_sessions() {
+    let c =
+        ok("config rule\n option action allow\n option max_sessions 1\n option replace_oldest 1\n");
+    assert!(c.policy.rules[0].replace_oldest);
+    let (line, msg) = one_problem("config rule\n option action allow\n option replace_oldest 1\n");
+    assert_eq!(line, 3);
+    assert!(msg.contains("needs 'option max_sessions'"), "{msg}");
+}
+
+#[test]
 fn outbox_options_are_checked() {
     let c = ok("config outbox 'outbox'\n option dir /tmp/ob\n option max_events 50\n option retry_max 2m\n");
     assert_eq!(c.outbox.dir, std::path::PathBuf::from("/tmp/ob"));

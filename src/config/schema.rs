@@ -149,6 +149,9 @@ pub struct Rule {
     pub sources: Vec<Cidr>,
     /// For allow rules: the most concurrent sessions a matching user may have.
     pub max_sessions: Option<u32>,
+    /// With `max_sessions`: end the user's oldest session(s) instead of refusing the new one
+    /// (the stale-session lockout of `max-same-clients 1`). Needs ocserv's control socket.
+    pub replace_oldest: bool,
 }
 
 /// `config ocserv 'ocserv'`: where ocserv's files and control socket are.
@@ -549,6 +552,7 @@ impl Config {
                 .list("source", rule.sources.iter().map(Cidr::to_string));
             if let Some(n) = rule.max_sessions {
                 s.set("max_sessions", n.to_string());
+                s.set("replace_oldest", format_bool(rule.replace_oldest));
             }
             sections.push(s.0);
         }

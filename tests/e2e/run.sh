@@ -104,7 +104,7 @@ start_portal
 
 # ---- our daemon
 conf=$work/agent.conf
-write_conf() { # fail_mode
+write_conf() { # fail_mode [replace_oldest for carol's one-session rule]
 	cat >"$conf" <<-EOF
 	config agent 'main'
 		option socket '$work/agent.sock'
@@ -135,6 +135,11 @@ write_conf() { # fail_mode
 		option ca '$work/pki/ca.pem'
 		option cert '$work/pki/server.pem'
 		option key '$work/pki/server.key'
+	config rule 'carol'
+		option action allow
+		list user 'carol'
+		option max_sessions 1
+		option replace_oldest ${2:-0}
 	config ocserv 'ocserv'
 		option config '$work/ocserv.conf'
 		option per_user_dir '$work/config-per-user'
@@ -164,7 +169,7 @@ EOF
 certtool --generate-self-signed --load-privkey "$work/server.key" --template "$work/server.tmpl" \
 	--outfile "$work/server.pem" 2>/dev/null
 pin=$(certtool -i --infile "$work/server.pem" | grep -o 'pin-sha256:[^ ]*' | head -n1)
-for u in alice bob; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
+for u in alice bob carol; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
 cat >"$work/ocserv.conf" <<-EOF
 	auth = "plain[passwd=$work/passwd]"
 	tcp-port = 44443
@@ -212,10 +217,13 @@ chmod 755 "$work/vpn-stub"
 # login USER: starts openconnect (in the foreground of a background job: its --background
 # mode loses the stub's exit status to EINTR here); sets $rc to 0 once the tunnel has its
 # address, or to openconnect's exit code if it gives up first; $client_pid is its pid.
+logins=0
 login() {
 	rc=
+	logins=$((logins + 1))
+	local tun="vpn$logins-$1" # its own tun: a user may have two sessions at once
 	printf 'pw\n' | ip netns exec "$cli" openconnect --protocol=anyconnect --user="$1" \
-		--passwd-on-stdin --non-inter --servercert "$pin" --no-dtls --script "$work/vpn-stub" --interface "vpn-$1" \
+		--passwd-on-stdin --non-inter --servercert "$pin" --no-dtls --script "$work/vpn-stub" --interface "$tun" \
 		https://10.199.0.1:44443/ >>"$work/openconnect.log" 2>&1 &
 	client_pid=$!
 	pids+=("$client_pid")
@@ -225,7 +233,7 @@ login() {
 			wait "$client_pid" || rc=$?
 			return 0
 		fi
-		if ip -n "$cli" -4 addr show dev "vpn-$1" 2>/dev/null | grep -q 'inet '; then
+		if ip -n "$cli" -4 addr show dev "$tun" 2>/dev/null | grep -q 'inet '; then
 			rc=0
 			return 0
 		fi
@@ -350,6 +358,30 @@ done
 [ -n "$gone" ] || fail "session $old_id still listed after DisconnectUser"
 wait_event "\"kind\": \"disconnect\", \"username\": \"alice\", \"session_id\": \"$old_id\""
 logout "$alice"
+
+step "max_sessions counts ocserv's live sessions; replace_oldest ends the oldest instead"
+login carol
+[ "$rc" = 0 ] || fail "carol: openconnect exit $rc, want 0"
+carol_first=$client_pid
+login carol
+[ "$rc" = 2 ] || fail "carol's second session: openconnect exit $rc, want 2 (max_sessions 1)"
+grep -q "user has 1 session(s) in ocserv; rule 'carol' allows 1" "$work/agent.log" \
+	|| fail "the daemon did not count carol's session in ocserv"
+write_conf close 1
+reloads=$("$bin" status --json -c "$conf" | sed -n 's/.*"reloads":\([0-9]*\).*/\1/p')
+kill -HUP "$daemon_pid"
+for _ in $(seq 50); do
+	"$bin" status --json -c "$conf" | grep -q "\"reloads\":$((reloads + 1))," && break
+	sleep 0.1
+done
+login carol
+[ "$rc" = 0 ] || fail "carol with replace_oldest: openconnect exit $rc, want 0"
+carol_second=$client_pid
+grep -q "replace_oldest: ended session [0-9]* of 'carol'" "$work/agent.log" \
+	|| fail "the daemon did not end carol's oldest session"
+for _ in $(seq 100); do kill -0 "$carol_first" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$carol_first" 2>/dev/null && fail "carol's first openconnect still runs"
+logout "$carol_second"
 
 "$bin" status -c "$conf"
 step "passed"
