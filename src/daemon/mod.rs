@@ -261,6 +261,15 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
             Rc::new(crate::ocserv::tun_counters),
         );
         crate::services::notify::register(&mut router, decider(&daemon));
+        crate::services::routes::register(&mut router, {
+            let daemon = Rc::downgrade(&daemon);
+            Rc::new(move || {
+                daemon
+                    .upgrade()
+                    .map(|d| d.config().ocserv.clone())
+                    .unwrap_or_default()
+            })
+        });
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
             "grpc: serving agent.v1 on {} (mutual TLS)",

@@ -2,6 +2,7 @@
 //! (conf.rs), and occtl's output formats (occtl_fmt.rs).
 
 pub mod conf;
+pub mod conffile;
 pub mod ctl;
 pub mod occtl_fmt;
 

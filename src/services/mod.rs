@@ -4,4 +4,5 @@
 pub mod agent;
 pub mod logs;
 pub mod notify;
+pub mod routes;
 pub mod vpn;

@@ -144,6 +144,7 @@ write_conf() { # fail_mode [replace_oldest for carol's one-session rule]
 		option config '$work/ocserv.conf'
 		option per_user_dir '$work/config-per-user'
 		option per_group_dir '$work/config-per-group'
+		option backup_dir '$work/backup'
 	EOF
 }
 write_conf stale
@@ -194,6 +195,7 @@ cat >"$work/ocserv.conf" <<-EOF
 	connect-script = $work/hook
 	disconnect-script = $work/hook
 	pid-file = $work/ocserv.pid
+	config-per-user = $work/config-per-user/
 EOF
 ip netns exec "$srv" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	ocserv -f -d 3 -c "$work/ocserv.conf" >"$work/ocserv.log" 2>&1 &
@@ -382,6 +384,22 @@ grep -q "replace_oldest: ended session [0-9]* of 'carol'" "$work/agent.log" \
 for _ in $(seq 100); do kill -0 "$carol_first" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$carol_first" 2>/dev/null && fail "carol's first openconnect still runs"
 logout "$carol_second"
+
+step "UpdateUserRoutes writes alice's file; ocserv applies it; reload_if_connected reconnects"
+agent_call routes alice keep 10.50.0.0/16 >"$work/routes.out" || fail "$(cat "$work/routes.out")"
+grep -qx 'route = 10.50.0.0/16' "$work/config-per-user/alice" \
+	|| fail "alice's file: $(cat "$work/config-per-user/alice")"
+login alice
+[ "$rc" = 0 ] || fail "alice: openconnect exit $rc, want 0"
+alice=$client_pid
+ip netns exec "$srv" occtl -s "$work/occtl.sock" show user alice >"$work/occtl.out"
+grep -q 'Routes: 10.50.0.0/255.255.0.0' "$work/occtl.out" \
+	|| fail "ocserv did not apply the route: $(cat "$work/occtl.out")"
+agent_call routes alice reload 10.60.0.0/16 >"$work/routes.out" || fail "$(cat "$work/routes.out")"
+grep -q 'reconnected=True' "$work/routes.out" || fail "$(cat "$work/routes.out")"
+ls "$work/backup"/alice.* >/dev/null || fail "no backup of alice's previous file"
+for _ in $(seq 100); do kill -0 "$alice" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$alice" 2>/dev/null && fail "alice was not disconnected to pick up the new routes"
 
 "$bin" status -c "$conf"
 step "passed"

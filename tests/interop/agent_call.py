@@ -6,6 +6,7 @@ Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only i
        agent_call.py ADDRESS CERT_DIR PROTO_DIR disconnect USER all|newest
        agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-connect USER SESSION CLIENT_IP VPN_IP
        agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-disconnect USER SESSION IN OUT SECONDS
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR routes USER reload|keep ROUTE...
 A call that fails prints 'error CODE: details' and exits 3."""
 
 import sys
@@ -67,5 +68,15 @@ elif what == "notify-disconnect":
     except grpc.RpcError as e:
         fail(e)
     print(f"acknowledged={r.acknowledged} message={r.message!r}")
+elif what == "routes":
+    user, reload, routes = args[0], args[1] == "reload", args[2:]
+    try:
+        r = vpn.UpdateUserRoutes(agent_pb2.UpdateUserRoutesRequest(
+            username=user, routes=routes, reload_if_connected=reload), timeout=15)
+    except grpc.RpcError as e:
+        fail(e)
+    print(f"success={r.success} path={r.config_path} reconnected={r.user_reconnected} "
+          f"note={r.error_message!r}")
+    sys.exit(0 if r.success else 1)
 else:
     sys.exit(f"unknown call {what}")

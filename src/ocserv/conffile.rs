@@ -1,0 +1,452 @@
+//! ocserv's per-user and per-group config files (`config-per-user`, `config-per-group`):
+//! names checked before they become paths, keys from an allow-list, values checked per key,
+//! files replaced atomically with an optional timestamped backup.
+//!
+//! The files hold ocserv's own `key = value` lines. Only the keys in [`ALLOWED`] may be written:
+//! anything else (a `connect-script` for one user, say) is refused with the key's name.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Keys an agent may set in a per-user or per-group file.
+pub const ALLOWED: &[&str] = &[
+    "route",
+    "no-route",
+    "iroute",
+    "dns",
+    "split-dns",
+    "ipv4-network",
+    "ipv4-netmask",
+    "ipv6-network",
+    "rx-data-per-sec",
+    "tx-data-per-sec",
+    "max-same-clients",
+    "restrict-user-to-routes",
+    "restrict-user-to-ports",
+    "idle-timeout",
+    "mobile-idle-timeout",
+    "session-timeout",
+    "mtu",
+    "dpd",
+    "mobile-dpd",
+    "keepalive",
+    "tunnel-all-dns",
+    "explicit-ipv4",
+    "deny-roaming",
+    "net-priority",
+    "no-udp",
+    "cgroup",
+    "stats-report-time",
+];
+
+/// Longest value written.
+const MAX_VALUE: usize = 256;
+
+/// Why a file could not be written, naming what was wrong.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfError {
+    BadName(String),
+    UnknownKey(String),
+    BadValue {
+        key: String,
+        value: String,
+        why: String,
+    },
+    Syntax {
+        line: usize,
+        text: String,
+    },
+    Io(String),
+}
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfError::BadName(n) => write!(
+                f,
+                "'{}' is not a valid user or group name (letters, digits, _ . @ -; no leading . or -)",
+                n.escape_default()
+            ),
+            ConfError::UnknownKey(k) => write!(
+                f,
+                "'{}' may not be set per user or group (allowed: {})",
+                k.escape_default(),
+                ALLOWED.join(", ")
+            ),
+            ConfError::BadValue { key, value, why } => {
+                write!(f, "{key} = '{}': {why}", value.escape_default())
+            }
+            ConfError::Syntax { line, text } => write!(
+                f,
+                "line {line}: '{}' is not 'key = value'",
+                text.escape_default()
+            ),
+            ConfError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+/// One checked `key = value` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    pub key: &'static str,
+    pub value: String,
+}
+
+/// A user or group name that will become a file name.
+pub fn check_name(name: &str) -> Result<(), ConfError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && !name.starts_with('-')
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfError::BadName(name.to_string()))
+    }
+}
+
+/// Checks one key and its value.
+pub fn directive(key: &str, value: &str) -> Result<Directive, ConfError> {
+    let key = ALLOWED
+        .iter()
+        .copied()
+        .find(|k| *k == key)
+        .ok_or_else(|| ConfError::UnknownKey(key.to_string()))?;
+    let value = value.trim();
+    let bad = |why: &str| ConfError::BadValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        why: why.to_string(),
+    };
+    if value.is_empty() || value.len() > MAX_VALUE || value.chars().any(char::is_control) {
+        return Err(bad("empty, too long, or with control characters"));
+    }
+    let number = |max: u64| {
+        value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .map(|_| ())
+            .ok_or_else(|| bad(&format!("not a whole number from 0 to {max}")))
+    };
+    match key {
+        "route" if value == "default" => Ok(()),
+        "route" | "no-route" | "iroute" => check_network(value).map_err(|w| bad(&w)),
+        "ipv6-network" => match check_network(value) {
+            Ok(()) if value.contains(':') => Ok(()),
+            _ => Err(bad("not an IPv6 network (address/prefix)")),
+        },
+        "dns" => value
+            .parse::<IpAddr>()
+            .map(|_| ())
+            .map_err(|_| bad("not an IP address")),
+        "ipv4-network" | "explicit-ipv4" => value
+            .parse::<Ipv4Addr>()
+            .map(|_| ())
+            .map_err(|_| bad("not an IPv4 address")),
+        "ipv4-netmask" => match value.parse::<Ipv4Addr>() {
+            Ok(m) if u32::from(m).leading_ones() + u32::from(m).trailing_zeros() == 32 => Ok(()),
+            _ => Err(bad("not an IPv4 netmask")),
+        },
+        "split-dns" => check_domain(value).map_err(|w| bad(&w)),
+        "restrict-user-to-routes" | "tunnel-all-dns" | "deny-roaming" | "no-udp" => match value {
+            "true" | "false" => Ok(()),
+            _ => Err(bad("use true or false")),
+        },
+        "restrict-user-to-ports" => check_ports(value).map_err(|w| bad(&w)),
+        "mtu" => number(65_535),
+        "net-priority" => number(7),
+        "max-same-clients" => number(1_000_000),
+        "cgroup" => {
+            if value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b",:/._-".contains(&b))
+            {
+                Ok(())
+            } else {
+                Err(bad("letters, digits and , : / . _ - only"))
+            }
+        }
+        _ => number(u64::from(u32::MAX)),
+    }?;
+    Ok(Directive {
+        key,
+        value: value.to_string(),
+    })
+}
+
+/// `a.b.c.d/len`, `a.b.c.d/m.a.s.k` or `v6/len`.
+fn check_network(value: &str) -> Result<(), String> {
+    let (addr, prefix) = value
+        .split_once('/')
+        .ok_or("not a network: address/prefix")?;
+    match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => {
+            if let Ok(mask) = prefix.parse::<Ipv4Addr>() {
+                let m = u32::from(mask);
+                return (m.leading_ones() + m.trailing_zeros() == 32)
+                    .then_some(())
+                    .ok_or_else(|| "not a netmask".to_string());
+            }
+            match prefix.parse::<u8>() {
+                Ok(p) if p <= 32 => Ok(()),
+                _ => Err("prefix length 0-32".into()),
+            }
+        }
+        Ok(IpAddr::V6(_)) => match prefix.parse::<u8>() {
+            Ok(p) if p <= 128 => Ok(()),
+            _ => Err("prefix length 0-128".into()),
+        },
+        Err(_) => Err(format!("'{addr}' is not an IP address")),
+    }
+}
+
+fn check_domain(value: &str) -> Result<(), String> {
+    let ok = value.len() <= 253
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    ok.then_some(())
+        .ok_or_else(|| "not a domain name".to_string())
+}
+
+/// ocserv's port list: `tcp(443), udp(53), !icmp()`-style entries.
+fn check_ports(value: &str) -> Result<(), String> {
+    for entry in value.split(',').map(str::trim) {
+        let entry = entry.strip_prefix('!').unwrap_or(entry);
+        let (proto, rest) = entry
+            .split_once('(')
+            .ok_or_else(|| format!("'{entry}' is not proto(port)"))?;
+        let port = rest
+            .strip_suffix(')')
+            .ok_or_else(|| format!("'{entry}' is not proto(port)"))?;
+        if !matches!(proto, "tcp" | "udp" | "sctp" | "icmp" | "icmpv6") {
+            return Err(format!("unknown protocol '{proto}'"));
+        }
+        if !port.is_empty() && port.parse::<u16>().is_err() {
+            return Err(format!("'{port}' is not a port"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `key = value` lines (blank lines and `#` comments skipped), each checked.
+pub fn parse(text: &str) -> Result<Vec<Directive>, ConfError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let (k, v) = t.split_once('=').ok_or(ConfError::Syntax {
+            line: i + 1,
+            text: t.to_string(),
+        })?;
+        out.push(directive(k.trim(), v)?);
+    }
+    Ok(out)
+}
+
+/// The file's text: a header saying who wrote it, then the lines.
+pub fn render(directives: &[Directive]) -> String {
+    let mut text =
+        String::from("# Written by ocserv-agent; edits here are replaced by the next update.\n");
+    for d in directives {
+        text += &format!("{} = {}\n", d.key, d.value);
+    }
+    text
+}
+
+/// What [`write`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    /// The previous file's copy, when there was one and a backup was asked for.
+    pub backup: Option<PathBuf>,
+}
+
+/// Replaces `dir/name` with `directives` (temp file, fsync, rename, fsync dir). With
+/// `backup_dir`, a previous file is first copied to `backup_dir/name.YYYYmmddTHHMMSS.NNN`.
+/// A failure leaves the old file.
+pub fn write(
+    dir: &Path,
+    name: &str,
+    directives: &[Directive],
+    backup_dir: Option<&Path>,
+) -> Result<Written, ConfError> {
+    check_name(name)?;
+    let path = dir.join(name);
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        ConfError::Io(format!("cannot {what} {}: {e}", p.display()))
+    };
+    let mut backup = None;
+    if let Some(bdir) = backup_dir {
+        match std::fs::read(&path) {
+            Ok(old) => {
+                std::fs::create_dir_all(bdir).map_err(|e| io("create", bdir, e))?;
+                let b = bdir.join(format!("{name}.{}", stamp(SystemTime::now())));
+                crate::fsutil::write_atomic(&b, &old, 0o644).map_err(|e| io("write", &b, e))?;
+                backup = Some(b);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("read", &path, e)),
+        }
+    }
+    crate::fsutil::write_atomic(&path, render(directives).as_bytes(), 0o644)
+        .map_err(|e| io("write", &path, e))?;
+    Ok(Written { path, backup })
+}
+
+/// `20261126T140102.123` in UTC: sortable, unique enough for backups made by one daemon.
+fn stamp(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}.{:03}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn names_that_could_escape_the_directory_are_refused() {
+        for good in ["alice", "alice@corp.example", "a_b-c.d"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/b",
+            ".hidden",
+            "-rf",
+            "a..b",
+            "a b",
+            "a\nb",
+            "é",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_allow_list_and_values_are_checked() {
+        assert!(directive("route", "10.0.0.0/8").is_ok());
+        assert!(directive("route", "10.0.0.0/255.0.0.0").is_ok());
+        assert!(directive("route", "fd00::/64").is_ok());
+        assert!(directive("route", "default").is_ok());
+        assert!(directive("dns", "2001:db8::53").is_ok());
+        assert!(directive("restrict-user-to-ports", "tcp(443), !udp(53), icmp()").is_ok());
+        assert!(directive("ipv4-netmask", "255.255.255.0").is_ok());
+        assert!(directive("split-dns", "corp.example").is_ok());
+        assert_eq!(
+            directive("connect-script", "/tmp/x").unwrap_err(),
+            ConfError::UnknownKey("connect-script".into())
+        );
+        for (k, v) in [
+            ("route", "10.0.0.0/33"),
+            ("route", "10.0.0.0/255.0.255.0"),
+            ("route", "10.0.0.0"),
+            ("dns", "8.8.8.8\nroute = 0.0.0.0/0"),
+            ("dns", "dns.example"),
+            ("mtu", "70000"),
+            ("mtu", "-1"),
+            ("no-udp", "yes"),
+            ("restrict-user-to-ports", "http(80)"),
+            ("cgroup", "cpu;reboot"),
+            ("split-dns", "-bad.example"),
+            ("ipv6-network", "10.0.0.0/8"),
+        ] {
+            assert!(
+                matches!(directive(k, v), Err(ConfError::BadValue { .. })),
+                "{k} = {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_is_parsed_with_line_numbers() {
+        let d = parse("# routes\nroute = 10.0.0.0/8\n\ndns=10.0.0.53\n").unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            parse("route = 10.0.0.0/8\nnonsense\n").unwrap_err(),
+            ConfError::Syntax {
+                line: 2,
+                text: "nonsense".into()
+            }
+        );
+    }
+
+    #[test]
+    fn writes_are_atomic_with_a_timestamped_backup() {
+        let dir = std::env::temp_dir().join(format!("conffile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("users")).unwrap();
+        let routes = [directive("route", "10.0.0.0/8").unwrap()];
+        let w = write(
+            &dir.join("users"),
+            "alice",
+            &routes,
+            Some(&dir.join("backup")),
+        )
+        .unwrap();
+        assert_eq!(w.backup, None, "nothing to back up yet");
+        let text = std::fs::read_to_string(&w.path).unwrap();
+        assert!(text.ends_with("route = 10.0.0.0/8\n"), "{text}");
+        let dns = [directive("dns", "10.0.0.53").unwrap()];
+        let w = write(&dir.join("users"), "alice", &dns, Some(&dir.join("backup"))).unwrap();
+        let backup = w.backup.unwrap();
+        assert!(std::fs::read_to_string(&backup)
+            .unwrap()
+            .contains("route = 10.0.0.0/8"));
+        assert!(backup
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("alice.20"));
+        // A failed write (the directory is gone) leaves nothing half-written and says where.
+        let e = write(&dir.join("missing"), "alice", &dns, None).unwrap_err();
+        assert!(e.to_string().contains("missing/alice"), "{e}");
+        assert!(write(&dir.join("users"), "../x", &dns, None).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stamps_are_utc_calendar_times() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_700_587_123);
+        assert_eq!(stamp(t), "20261126T134307.123");
+        assert_eq!(stamp(SystemTime::UNIX_EPOCH), "19700101T000000.000");
+    }
+}
