@@ -31,3 +31,4 @@ pub mod portal;
 pub mod proto;
 pub mod resilience;
 pub mod services;
+pub mod utc;

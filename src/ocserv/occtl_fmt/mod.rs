@@ -38,23 +38,10 @@ pub fn interval(secs: i64) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in local time (the TZ of the router), as occtl prints dates.
+/// `YYYY-MM-DD HH:MM` in UTC (occtl prints local time; see `utc.rs` for why the agent does not).
 pub fn local_time(unix: i64) -> String {
-    let t = unix as libc::time_t;
-    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return "?".to_string();
-    }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min
-    )
+    let (y, mo, d, h, mi, _) = crate::utc::parts(unix);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}")
 }
 
 /// Bytes for people: `216 bytes`, `8.5 kB`, `3.2 MB` (powers of 1000).
