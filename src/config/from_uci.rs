@@ -306,6 +306,16 @@ fn read_grpc(mut r: SectionReader) -> Grpc {
         max_message_size: r.or("max_message_size", d.max_message_size, |s| {
             number_in(s, 1024, 64 << 20)
         }),
+        allowed_command: r
+            .list("allowed_command", |s| {
+                let verbs = crate::ocserv::occtl_cmd::VERBS;
+                verbs
+                    .iter()
+                    .find(|v| **v == s)
+                    .map(|v| v.to_string())
+                    .ok_or_else(|| format!("'{s}' is not an occtl command ({})", verbs.join(", ")))
+            })
+            .unwrap_or(d.allowed_command),
     };
     r.finish();
     grpc

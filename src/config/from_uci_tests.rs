@@ -303,6 +303,16 @@ fn grpc_and_metrics_addresses() {
 }
 
 #[test]
+fn allowed_commands_are_occtl_verbs() {
+    let c = ok("config grpc 'grpc'\n list allowed_command 'show users'\n list allowed_command 'show status'\n");
+    assert_eq!(c.grpc.allowed_command, ["show users", "show status"]);
+    assert_eq!(parse(b"").unwrap().grpc.allowed_command.len(), 9);
+    let (line, msg) = one_problem("config grpc 'grpc'\n list allowed_command 'stop'\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("'stop' is not an occtl command"), "{msg}");
+}
+
+#[test]
 fn replace_oldest_needs_max_sessions() {
     let c =
         ok("config rule\n option action allow\n option max_sessions 1\n option replace_oldest 1\n");

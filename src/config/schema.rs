@@ -182,6 +182,8 @@ pub struct Grpc {
     pub max_connections: u32,
     /// Largest request message accepted, in bytes.
     pub max_message_size: u32,
+    /// occtl verbs `ExecuteCommand` may run (`show users`, `disconnect user`, ...).
+    pub allowed_command: Vec<String>,
 }
 
 /// `config control 'control'`: the outbound stream for routers behind NAT.
@@ -381,6 +383,10 @@ impl Default for Grpc {
             allow_tls12: false,
             max_connections: 32,
             max_message_size: 4 << 20,
+            allowed_command: crate::ocserv::occtl_cmd::VERBS
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
         }
     }
 }
@@ -576,7 +582,8 @@ impl Config {
             .list("allowed_client", g.allowed_client.iter().cloned())
             .set("allow_tls12", format_bool(g.allow_tls12))
             .set("max_connections", g.max_connections.to_string())
-            .set("max_message_size", g.max_message_size.to_string());
+            .set("max_message_size", g.max_message_size.to_string())
+            .list("allowed_command", g.allowed_command.iter().cloned());
         sections.push(s.0);
 
         let c = &self.control;

@@ -261,6 +261,23 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
             Rc::new(crate::ocserv::tun_counters),
         );
         crate::services::notify::register(&mut router, decider(&daemon));
+        crate::services::command::register(&mut router, {
+            let daemon = Rc::downgrade(&daemon);
+            Rc::new(move || {
+                let config = daemon.upgrade().map(|d| d.config());
+                crate::services::command::Setup {
+                    ctl_socket: crate::ocserv::conf::ctl_socket(
+                        &config
+                            .as_ref()
+                            .map(|c| c.ocserv.clone())
+                            .unwrap_or_default(),
+                    ),
+                    allowed: config
+                        .map(|c| c.grpc.allowed_command.clone())
+                        .unwrap_or_default(),
+                }
+            })
+        });
         crate::services::routes::register(&mut router, {
             let daemon = Rc::downgrade(&daemon);
             Rc::new(move || {

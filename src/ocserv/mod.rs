@@ -4,6 +4,7 @@
 pub mod conf;
 pub mod conffile;
 pub mod ctl;
+pub mod occtl_cmd;
 pub mod occtl_fmt;
 
 /// A tun device's byte counters: (received from the client, sent to it), as occtl reads them

@@ -2,6 +2,7 @@
 //! methods not registered are answered UNIMPLEMENTED by the server.
 
 pub mod agent;
+pub mod command;
 pub mod logs;
 pub mod notify;
 pub mod routes;

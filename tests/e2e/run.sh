@@ -290,6 +290,14 @@ occtl_both show users
 diff <(cut -c1-54 "$work/occtl.out") <(cut -c1-54 "$work/ours.out") || fail "occtl show users differs"
 occtl_both show user nobody
 [ "$ours" = 2 ] || fail "show user nobody: exit $ours, want 2"
+# ExecuteCommand over gRPC runs the same code: occtl's table, occtl's exit code, no shell.
+agent_call exec show users >"$work/exec.out" || fail "ExecuteCommand show users: $(cat "$work/exec.out")"
+ip netns exec "$srv" occtl -s "$work/occtl.sock" show users >"$work/occtl.out"
+diff <(cut -c1-54 "$work/occtl.out") <(cut -c1-54 "$work/exec.out") || fail "ExecuteCommand show users differs"
+agent_call exec show user nobody >"$work/exec.out" && rc=0 || rc=$?
+[ "$rc" = 2 ] || fail "ExecuteCommand show user nobody: exit $rc, want 2"
+agent_call exec disconnect user 'alice;reboot' >"$work/exec.out" && rc=0 || rc=$?
+grep -q 'error INVALID_ARGUMENT' "$work/exec.out" || fail "injection not refused: $(cat "$work/exec.out")"
 
 step "GetActiveSessions over gRPC lists alice's live session with its counters"
 agent_call sessions alice >"$work/sessions.out" || fail "GetActiveSessions failed"

@@ -7,6 +7,7 @@ Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only i
        agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-connect USER SESSION CLIENT_IP VPN_IP
        agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-disconnect USER SESSION IN OUT SECONDS
        agent_call.py ADDRESS CERT_DIR PROTO_DIR routes USER reload|keep ROUTE...
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR exec WORD...          ExecuteCommand occtl WORDS
 A call that fails prints 'error CODE: details' and exits 3."""
 
 import sys
@@ -37,6 +38,15 @@ if what == "health":
     for k in sorted(r.checks):
         print(f"  {k}: {r.checks[k]}")
     sys.exit(0 if r.healthy else 1)
+if what == "exec":
+    try:
+        r = agent_pb2_grpc.AgentServiceStub(channel).ExecuteCommand(
+            agent_pb2.CommandRequest(request_id="e2e", command_type="occtl", args=args,
+                                     timeout_seconds=10), timeout=15)
+    except grpc.RpcError as e:
+        fail(e)
+    sys.stdout.write(r.stdout)
+    sys.exit(r.exit_code)
 vpn = agent_pb2_grpc.VPNAgentServiceStub(channel)
 if what == "sessions":
     r = vpn.GetActiveSessions(agent_pb2.GetActiveSessionsRequest(

@@ -70,9 +70,14 @@ if not quick:
         assert "occtl" in r.checks["control_socket"], r.checks
         assert r.checks["agent"] == "ok" and "ocserv_status" in r.checks, r.checks
     check("tier 3 checks ocserv for real (unhealthy without one)", tier3_without_ocserv)
-    check("an unknown method is UNIMPLEMENTED",
+    check("ExecuteCommand refuses shell metacharacters (INVALID_ARGUMENT)",
+          lambda: expect_code(grpc.StatusCode.INVALID_ARGUMENT,
+                              lambda: stub.ExecuteCommand(agent_pb2.CommandRequest(
+                                  command_type="occtl", args=["show", "user", "a;reboot"]),
+                                  timeout=5)))
+    check("a method not served yet is UNIMPLEMENTED",
           lambda: expect_code(grpc.StatusCode.UNIMPLEMENTED,
-                              lambda: stub.ExecuteCommand(agent_pb2.CommandRequest(), timeout=5)))
+                              lambda: stub.UpdateConfig(agent_pb2.ConfigUpdateRequest(), timeout=5)))
     raw = good.unary_unary("/agent.v1.AgentService/HealthCheck")
     check("an undecodable message is INTERNAL",
           lambda: expect_code(grpc.StatusCode.INTERNAL, lambda: raw(b"\xff\xff\xff", timeout=5)))
