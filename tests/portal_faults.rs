@@ -61,15 +61,10 @@ fn a_slow_portal_opens_the_breaker_and_a_probe_closes_it() {
     assert_eq!(breaker(&d), "open");
     d.wait_stderr("portal circuit breaker: closed -> open");
 
-    // Open: no call is made; alice's recent allow is served stale, at once.
-    let started = Instant::now();
+    // Open: no call is made (the portal's count below proves it); alice's recent allow is
+    // served stale. (No wall-clock bound: under qemu-mips one hook alone takes ~0.5 s.)
     let (code, err) = run_hook(&config, &connect(4, "alice", "192.0.2.10"));
     assert_eq!(code, Some(0), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(count(&d.status_json(), "stale"), 1);
 
     // After breaker_timeout (1 s) the next call is the half-open probe; it succeeds: closed.
