@@ -278,15 +278,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
                 }
             })
         });
-        crate::services::routes::register(&mut router, {
-            let daemon = Rc::downgrade(&daemon);
-            Rc::new(move || {
-                daemon
-                    .upgrade()
-                    .map(|d| d.config().ocserv.clone())
-                    .unwrap_or_default()
-            })
-        });
+        crate::services::routes::register(&mut router, ocserv_settings(&daemon));
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
             "grpc: serving agent.v1 on {} (mutual TLS)",
@@ -369,14 +361,22 @@ fn reload_grpc(endpoint: Option<&Endpoint>, config: &Config) {
     }
 }
 
-/// Where the health check looks for ocserv, from the configuration in force.
-fn health_probe(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::services::agent::Probe> {
+/// The `config ocserv` section in force at the time of each call (a reload may change it).
+fn ocserv_settings(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> config::Ocserv> {
     let daemon = Rc::downgrade(daemon);
     Rc::new(move || {
-        let ocserv = daemon
+        daemon
             .upgrade()
             .map(|d| d.config().ocserv.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    })
+}
+
+/// Where the health check looks for ocserv, from the configuration in force.
+fn health_probe(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::services::agent::Probe> {
+    let ocserv_now = ocserv_settings(daemon);
+    Rc::new(move || {
+        let ocserv = ocserv_now();
         crate::services::agent::Probe {
             ctl_socket: crate::ocserv::conf::ctl_socket(&ocserv),
             config_dirs: vec![
@@ -408,12 +408,9 @@ fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
 
 /// A control client for the ocserv the configuration in force names.
 fn ctl_client(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::ocserv::ctl::Client> {
-    let daemon = Rc::downgrade(daemon);
+    let ocserv_now = ocserv_settings(daemon);
     Rc::new(move || {
-        let ocserv = daemon
-            .upgrade()
-            .map(|d| d.config().ocserv.clone())
-            .unwrap_or_default();
+        let ocserv = ocserv_now();
         crate::ocserv::ctl::Client::new(
             crate::ocserv::conf::ctl_socket(&ocserv),
             crate::ocserv::ctl::DEFAULT_TIMEOUT,

@@ -60,6 +60,19 @@ pub(crate) struct ReplyMetadata {
 impl Call {
     /// Metadata for the response headers. They leave with the first response message (unary:
     /// when the handler returns), so later changes are not sent.
+    /// PERMISSION_DENIED unless the peer is on `grpc.allowed_client`: the guard of every
+    /// method that changes something or reads the logs.
+    pub fn require_allowed(&self) -> Result<(), Status> {
+        if self.peer_allowed {
+            Ok(())
+        } else {
+            Err(Status::new(
+                crate::grpc::status::Code::PermissionDenied,
+                format!("{} is not on grpc.allowed_client", self.peer),
+            ))
+        }
+    }
+
     pub fn response_headers(&self) -> RefMut<'_, Metadata> {
         self.reply.headers.borrow_mut()
     }

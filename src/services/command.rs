@@ -32,12 +32,7 @@ pub fn register(router: &mut Router, setup: Rc<dyn Fn() -> Setup>) {
     router.unary(EXECUTE_COMMAND, move |call, message| {
         let setup = setup();
         async move {
-            if !call.peer_allowed {
-                return Err(Status::new(
-                    Code::PermissionDenied,
-                    format!("{} is not on grpc.allowed_client", call.peer),
-                ));
-            }
+            call.require_allowed()?;
             execute_command(&setup, &message).await
         }
     });

@@ -35,12 +35,7 @@ async fn stream_logs(
     ring: &'static LogRing,
 ) -> Result<(), Status> {
     // Logs name users and addresses: only allow-listed clients read them.
-    if !call.peer_allowed {
-        return Err(Status::new(
-            Code::PermissionDenied,
-            format!("{} is not on grpc.allowed_client", call.peer),
-        ));
-    }
+    call.require_allowed()?;
     let request = LogStreamRequest::decode(requests.single().await?)
         .map_err(|e| Status::new(Code::Internal, format!("undecodable LogStreamRequest: {e}")))?;
     match request.log_source.as_str() {

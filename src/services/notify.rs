@@ -31,7 +31,7 @@ pub fn register(router: &mut Router, decide: Decide) {
     router.unary(NOTIFY_CONNECT, move |call, message| {
         let decide = on_connect.clone();
         async move {
-            allowed(&call)?;
+            call.require_allowed()?;
             let req = NotifyConnectRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
             let d = decide(connect_env(&req)?).await;
@@ -56,7 +56,7 @@ pub fn register(router: &mut Router, decide: Decide) {
     router.unary(NOTIFY_DISCONNECT, move |call, message| {
         let decide = decide.clone();
         async move {
-            allowed(&call)?;
+            call.require_allowed()?;
             let req = NotifyDisconnectRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
             let d = decide(disconnect_env(&req)?).await;
@@ -67,17 +67,6 @@ pub fn register(router: &mut Router, decide: Decide) {
             Ok(Bytes::from(reply.encode_to_vec()))
         }
     });
-}
-
-fn allowed(call: &crate::grpc::router::Call) -> Result<(), Status> {
-    if call.peer_allowed {
-        Ok(())
-    } else {
-        Err(Status::new(
-            Code::PermissionDenied,
-            format!("{} is not on grpc.allowed_client", call.peer),
-        ))
-    }
 }
 
 /// Checks the variables as the daemon will, so a bad request is INVALID_ARGUMENT here rather

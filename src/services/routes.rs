@@ -21,12 +21,7 @@ pub fn register(router: &mut Router, ocserv: Rc<dyn Fn() -> Ocserv>) {
     router.unary(UPDATE_USER_ROUTES, move |call, message| {
         let settings = ocserv();
         async move {
-            if !call.peer_allowed {
-                return Err(Status::new(
-                    Code::PermissionDenied,
-                    format!("{} is not on grpc.allowed_client", call.peer),
-                ));
-            }
+            call.require_allowed()?;
             update_user_routes(&settings, &message).await
         }
     });

@@ -33,12 +33,7 @@ pub fn register(router: &mut Router, ctl: Rc<dyn Fn() -> Client>, counters: Coun
     router.unary(DISCONNECT_USER, move |call, message| {
         let client = ctl();
         async move {
-            if !call.peer_allowed {
-                return Err(Status::new(
-                    Code::PermissionDenied,
-                    format!("{} is not on grpc.allowed_client", call.peer),
-                ));
-            }
+            call.require_allowed()?;
             disconnect_user(&client, &message).await
         }
     });
