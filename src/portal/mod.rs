@@ -13,6 +13,11 @@ pub fn channel(
     config: &Config,
     executor: &'static LocalExecutor<'static>,
 ) -> Result<Option<Channel>, String> {
+    Ok(settings(config)?.map(|s| Channel::new(s, executor)))
+}
+
+/// How to reach the configured portal; `Ok(None)` when it is disabled.
+fn settings(config: &Config) -> Result<Option<Settings>, String> {
     let Portal {
         enabled: true,
         address: Some(address),
@@ -20,7 +25,7 @@ pub fn channel(
         cert: Some(cert),
         key: Some(key),
         server_name,
-        ..
+        timeout,
     } = &config.portal
     else {
         return Ok(None);
@@ -28,6 +33,56 @@ pub fn channel(
     // The same TLS floor as our own endpoint: 1.3 unless grpc.allow_tls12.
     let tls = client_config(TlsFiles { ca, cert, key }, config.grpc.allow_tls12)
         .map_err(|e| format!("portal TLS: {e}"))?;
-    let settings = Settings::new(address, server_name.as_deref(), tls);
-    Ok(Some(Channel::new(settings, executor)))
+    let mut settings = Settings::new(address, server_name.as_deref(), tls);
+    // A connection is made inside a call and ends with the call's deadline anyway; an operator
+    // who gives calls longer than the default connect timeout (a slow uplink, a slow CPU doing
+    // the handshake) means that the connection may take that long too.
+    settings.connect_timeout = settings.connect_timeout.max(*timeout);
+    Ok(Some(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn enabled(timeout: Duration) -> Config {
+        let pki = crate::grpc::tls::test_certs();
+        let mut config = crate::config::parse(b"").unwrap();
+        config.portal = Portal {
+            enabled: true,
+            address: Some("127.0.0.1:1".into()),
+            ca: Some(pki.join("ca.pem")),
+            cert: Some(pki.join("client.pem")),
+            key: Some(pki.join("client.key")),
+            server_name: Some("localhost".into()),
+            timeout,
+        };
+        config
+    }
+
+    #[test]
+    fn a_portal_timeout_longer_than_the_connect_timeout_extends_it() {
+        let s = settings(&enabled(Duration::from_secs(20)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.connect_timeout, Duration::from_secs(20));
+        let s = settings(&enabled(Duration::from_secs(2))).unwrap().unwrap();
+        assert_eq!(s.connect_timeout, Duration::from_secs(5));
+        assert_eq!(s.server_name, "localhost");
+    }
+
+    #[test]
+    fn a_disabled_portal_has_no_channel_and_a_bad_key_is_named() {
+        let mut config = enabled(Duration::from_secs(2));
+        config.portal.enabled = false;
+        assert!(settings(&config).unwrap().is_none());
+        let mut config = enabled(Duration::from_secs(2));
+        config.portal.key = Some("/nonexistent/client.key".into());
+        let err = settings(&config).unwrap_err();
+        assert!(
+            err.contains("portal TLS") && err.contains("/nonexistent/client.key"),
+            "{err}"
+        );
+    }
 }

@@ -1,9 +1,9 @@
 //! Helpers for the gRPC tests: the test PKI, the Python grpcio peer, the fake portal.
 
 use super::TempDir;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The Python with grpcio that `tests/run.sh` prepared; checked, with advice if it is missing.
 pub fn python() -> String {
@@ -61,17 +61,22 @@ impl Portal {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = super::first_line(&mut child, PORTAL_START);
         let port = line
             .strip_prefix("listening ")
             .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("fake portal did not start: {line:?}"));
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fake portal did not start within {PORTAL_START:?}: {line:?}")
+            });
         Portal { child, port }
     }
 }
+
+/// Python with grpcio starts in about a second; the bound only turns a stuck start into a
+/// failure that says so.
+const PORTAL_START: Duration = Duration::from_secs(90);
 
 impl Drop for Portal {
     fn drop(&mut self) {

@@ -32,6 +32,19 @@ pub fn command(program: &Path) -> Command {
     }
 }
 
+/// The first line `child` writes to its stdout, or "" if none comes within `limit` (the
+/// reader thread is left behind: it ends when the child is killed).
+pub fn first_line(child: &mut Child, limit: Duration) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(limit).unwrap_or_default()
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
