@@ -5,6 +5,7 @@
 //! - [`config`]: the UCI configuration file, parsed, typed and validated;
 //! - [`authz`]: the decision input read from ocserv's script environment;
 //! - [`ipc`]: the local socket between the hook and the daemon;
+//! - [`json`]: strict JSON checking in front of nanoserde;
 //! - [`daemon`]: start-up, signals, reload and shutdown;
 //! - [`logger`]: stderr or syslog output for the `log` facade;
 //! - [`resilience`]: circuit breaker, decision cache, fail modes, coalescing;
@@ -23,6 +24,7 @@ pub mod events;
 pub mod fsutil;
 pub mod grpc;
 pub mod ipc;
+pub mod json;
 pub mod log_ring;
 pub mod logger;
 pub mod metrics;

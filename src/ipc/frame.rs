@@ -24,9 +24,6 @@ pub const HEADER_LEN: usize = 8;
 /// Largest payload either side accepts.
 pub const MAX_PAYLOAD: u32 = 16 * 1024;
 
-/// JSON nesting allowed in a payload (the top level is depth 0); ours never goes deeper than 3.
-const MAX_DEPTH: usize = 8;
-
 /// What a frame carries. Requests are below 128, replies from 128 up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -131,173 +128,13 @@ pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<(Kind, u32), FrameErro
     Ok((kind, len))
 }
 
-/// Decodes a JSON payload after checking that it is strictly valid JSON of bounded depth.
-///
-/// The check is not optional: nanoserde's decoder panics on some malformed input when skipping
-/// an unknown field (an unimplemented-macro path), and under `panic = "abort"` that would end the
-/// daemon. Given syntactically valid JSON it only returns errors.
+/// Decodes a JSON payload through [`crate::json::decode`] (a strict syntax check first, since
+/// nanoserde's decoder can panic on some malformed input, and under `panic = "abort"` that would
+/// end the daemon).
 pub fn decode_json<T: DeJson>(payload: &[u8]) -> Result<T, FrameError> {
     let text =
         std::str::from_utf8(payload).map_err(|_| FrameError::BadPayload("not UTF-8".into()))?;
-    JsonCheck {
-        bytes: text.as_bytes(),
-        pos: 0,
-    }
-    .document()
-    .map_err(|why| FrameError::BadPayload(why.into()))?;
-    T::deserialize_json(text).map_err(|e| FrameError::BadPayload(e.to_string()))
-}
-
-/// A strict JSON syntax check (RFC 8259) with a nesting limit; it builds nothing.
-struct JsonCheck<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl JsonCheck<'_> {
-    fn document(&mut self) -> Result<(), &'static str> {
-        self.value(0)?;
-        self.space();
-        if self.pos == self.bytes.len() {
-            Ok(())
-        } else {
-            Err("trailing data after JSON value")
-        }
-    }
-
-    fn space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        let found = self.peek() == Some(b);
-        if found {
-            self.pos += 1;
-        }
-        found
-    }
-
-    fn value(&mut self, depth: usize) -> Result<(), &'static str> {
-        if depth > MAX_DEPTH {
-            return Err("nested too deeply");
-        }
-        self.space();
-        match self.peek() {
-            Some(b'{') => self.container(depth, b'}', true),
-            Some(b'[') => self.container(depth, b']', false),
-            Some(b'"') => self.string(),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b't') => self.word(b"true"),
-            Some(b'f') => self.word(b"false"),
-            Some(b'n') => self.word(b"null"),
-            _ => Err("expected a JSON value"),
-        }
-    }
-
-    fn container(&mut self, depth: usize, close: u8, object: bool) -> Result<(), &'static str> {
-        self.pos += 1;
-        self.space();
-        if self.eat(close) {
-            return Ok(());
-        }
-        loop {
-            if object {
-                self.space();
-                if self.peek() != Some(b'"') {
-                    return Err("expected a string key");
-                }
-                self.string()?;
-                self.space();
-                if !self.eat(b':') {
-                    return Err("expected ':'");
-                }
-            }
-            self.value(depth + 1)?;
-            self.space();
-            if self.eat(close) {
-                return Ok(());
-            }
-            if !self.eat(b',') {
-                return Err("expected ',' or a closing bracket");
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<(), &'static str> {
-        self.pos += 1;
-        loop {
-            match self.peek() {
-                None => return Err("unterminated string"),
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 1
-                        }
-                        Some(b'u') => {
-                            let hex = self.bytes.get(self.pos + 1..self.pos + 5);
-                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                                return Err("bad \\u escape");
-                            }
-                            self.pos += 5;
-                        }
-                        _ => return Err("bad escape"),
-                    }
-                }
-                Some(0..=0x1f) => return Err("control character in string"),
-                Some(_) => self.pos += 1,
-            }
-        }
-    }
-
-    fn number(&mut self) -> Result<(), &'static str> {
-        self.eat(b'-');
-        let digits = |c: &mut Self| {
-            let start = c.pos;
-            while c.peek().is_some_and(|b| b.is_ascii_digit()) {
-                c.pos += 1;
-            }
-            c.pos - start
-        };
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(self);
-            }
-            _ => return Err("bad number"),
-        }
-        if self.eat(b'.') && digits(self) == 0 {
-            return Err("bad number");
-        }
-        if self.eat(b'e') || self.eat(b'E') {
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
-            if digits(self) == 0 {
-                return Err("bad number");
-            }
-        }
-        Ok(())
-    }
-
-    fn word(&mut self, word: &[u8]) -> Result<(), &'static str> {
-        if self.bytes[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            Err("expected a JSON value")
-        }
-    }
+    crate::json::decode(text).map_err(FrameError::BadPayload)
 }
 
 #[cfg(test)]
@@ -325,63 +162,8 @@ mod tests {
         assert!(h([b'O', b'A', VERSION, 1, 0xff, 0xff, 0xff, 0xff]).contains("limit"));
     }
 
-    fn check(text: &str) -> Result<(), &'static str> {
-        JsonCheck {
-            bytes: text.as_bytes(),
-            pos: 0,
-        }
-        .document()
-    }
-
     #[test]
-    fn json_check_accepts_valid_json() {
-        for good in [
-            "{}",
-            "[]",
-            " {\"a\" : [1, -2.5e+3, 0, true, false, null, \"x\\\"\\u00e9\"], \"b\":{}} ",
-            "\"s\"",
-            "0.5",
-            "-0",
-            "1E9",
-        ] {
-            assert_eq!(check(good), Ok(()), "{good}");
-        }
-    }
-
-    #[test]
-    fn json_check_refuses_invalid_json() {
-        for bad in [
-            "",
-            "{",
-            "}",
-            "[1,]",
-            "{\"a\"}",
-            "{\"a\":}",
-            "{a:1}",
-            "01",
-            "1.",
-            "-",
-            "1e",
-            "tru",
-            "\"\\x\"",
-            "\"\\u12\"",
-            "\"a\nb\"",
-            "{} {}",
-            "[1 2]",
-            "{\"a\":1,}",
-            "{:1}",
-        ] {
-            assert!(check(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
-
-    #[test]
-    fn nesting_is_bounded() {
-        assert_eq!(
-            check(&format!("{}{}", "[".repeat(9), "]".repeat(9))),
-            Ok(())
-        );
-        assert!(check(&format!("{}{}", "[".repeat(10), "]".repeat(10))).is_err());
+    fn deep_payloads_are_refused() {
         let deep = "[".repeat(10_000);
         assert!(matches!(
             decode_json::<StatusReply>(deep.as_bytes()),
