@@ -45,7 +45,6 @@ mod tests {
     use super::*;
     use crate::proto::ocserv::ctl::{UserInfoRep, UserListRep};
     use prost::Message;
-    use std::io::{Read, Write};
     use std::time::Duration;
 
     #[test]
@@ -54,27 +53,16 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s");
-        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            let u = |id, t| UserInfoRep {
-                id: Some(id),
-                conn_time: Some(t),
-                ..UserInfoRep::default()
-            };
-            let list = UserListRep {
-                user: vec![u(30, 300), u(10, 100), u(20, 200)],
-            }
-            .encode_to_vec();
-            let (mut c, _) = listener.accept().unwrap();
-            let mut h = [0u8; 5];
-            c.read_exact(&mut h).unwrap();
-            let mut body = vec![0u8; u32::from_ne_bytes([h[1], h[2], h[3], h[4]]) as usize];
-            c.read_exact(&mut body).unwrap();
-            let mut frame = vec![104];
-            frame.extend_from_slice(&(list.len() as u32).to_ne_bytes());
-            frame.extend_from_slice(&list);
-            c.write_all(&frame).unwrap();
-        });
+        let u = |id, t| UserInfoRep {
+            id: Some(id),
+            conn_time: Some(t),
+            ..UserInfoRep::default()
+        };
+        let list = UserListRep {
+            user: vec![u(30, 300), u(10, 100), u(20, 200)],
+        }
+        .encode_to_vec();
+        let server = crate::ocserv::ctl_fake::scripted(&path, vec![Some((104, list))]);
         let client = Client::new(&path, Duration::from_secs(5));
         let live = async_io::block_on(others(&client, "alice", 30)).unwrap();
         assert_eq!(

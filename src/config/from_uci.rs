@@ -282,6 +282,7 @@ fn read_ocserv(mut r: SectionReader) -> Ocserv {
         ctl_socket: r.value("ctl_socket", parse_socket_path),
         per_user_dir: r.or("per_user_dir", d.per_user_dir, parse_path),
         per_group_dir: r.or("per_group_dir", d.per_group_dir, parse_path),
+        local_conf: r.or("local_conf", d.local_conf, parse_path),
         backup_dir: r.or("backup_dir", d.backup_dir, parse_path),
     };
     r.finish();

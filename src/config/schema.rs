@@ -163,6 +163,9 @@ pub struct Ocserv {
     pub ctl_socket: Option<PathBuf>,
     pub per_user_dir: PathBuf,
     pub per_group_dir: PathBuf,
+    /// The agent-owned fragment of the main config (UpdateConfig CONFIG_TYPE_MAIN). OpenWrt's
+    /// init script appends it to the rendered ocserv.conf.
+    pub local_conf: PathBuf,
     pub backup_dir: PathBuf,
 }
 
@@ -366,6 +369,7 @@ impl Default for Ocserv {
             ctl_socket: None,
             per_user_dir: PathBuf::from("/etc/ocserv/config-per-user"),
             per_group_dir: PathBuf::from("/etc/ocserv/config-per-group"),
+            local_conf: PathBuf::from("/etc/ocserv/ocserv.conf.local"),
             backup_dir: PathBuf::from("/etc/ocserv/backup"),
         }
     }
@@ -569,6 +573,7 @@ impl Config {
             .set_opt("ctl_socket", o.ctl_socket.as_ref())
             .set("per_user_dir", path(&o.per_user_dir))
             .set("per_group_dir", path(&o.per_group_dir))
+            .set("local_conf", path(&o.local_conf))
             .set("backup_dir", path(&o.backup_dir));
         sections.push(s.0);
 

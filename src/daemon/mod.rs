@@ -279,6 +279,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
             })
         });
         crate::services::routes::register(&mut router, ocserv_settings(&daemon));
+        crate::services::config::register(&mut router, ocserv_settings(&daemon));
         let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
         log::info!(
             "grpc: serving agent.v1 on {} (mutual TLS)",

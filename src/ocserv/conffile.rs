@@ -41,6 +41,9 @@ pub const ALLOWED: &[&str] = &[
     "stats-report-time",
 ];
 
+/// Keys of [`ALLOWED`] that ocserv takes only in a per-user or per-group file.
+const PER_USER_ONLY: &[&str] = &["iroute"];
+
 /// Longest value written.
 const MAX_VALUE: usize = 256;
 
@@ -49,6 +52,7 @@ const MAX_VALUE: usize = 256;
 pub enum ConfError {
     BadName(String),
     UnknownKey(String),
+    NotInMain(&'static str),
     BadValue {
         key: String,
         value: String,
@@ -74,6 +78,10 @@ impl fmt::Display for ConfError {
                 "'{}' may not be set per user or group (allowed: {})",
                 k.escape_default(),
                 ALLOWED.join(", ")
+            ),
+            ConfError::NotInMain(k) => write!(
+                f,
+                "'{k}' belongs in a per-user or per-group file, not in the main config"
             ),
             ConfError::BadValue { key, value, why } => {
                 write!(f, "{key} = '{}': {why}", value.escape_default())
@@ -261,6 +269,14 @@ pub fn parse(text: &str) -> Result<Vec<Directive>, ConfError> {
     Ok(out)
 }
 
+/// Refuses directives that ocserv would not take in its main config.
+pub fn check_main(directives: &[Directive]) -> Result<(), ConfError> {
+    match directives.iter().find(|d| PER_USER_ONLY.contains(&d.key)) {
+        Some(d) => Err(ConfError::NotInMain(d.key)),
+        None => Ok(()),
+    }
+}
+
 /// The file's text: a header saying who wrote it, then the lines.
 pub fn render(directives: &[Directive]) -> String {
     let mut text =
@@ -434,5 +450,15 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_700_587_123);
         assert_eq!(stamp(t), "20261126T134307.123");
         assert_eq!(stamp(SystemTime::UNIX_EPOCH), "19700101T000000.000");
+    }
+
+    #[test]
+    fn iroute_is_refused_in_the_main_config_only() {
+        let lines = parse("route = 10.0.0.0/8\niroute = 192.168.5.0/24\n").unwrap();
+        assert_eq!(
+            check_main(&lines).unwrap_err().to_string(),
+            "'iroute' belongs in a per-user or per-group file, not in the main config"
+        );
+        assert_eq!(check_main(&lines[..1]), Ok(()));
     }
 }

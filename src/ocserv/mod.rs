@@ -4,6 +4,8 @@
 pub mod conf;
 pub mod conffile;
 pub mod ctl;
+#[cfg(test)]
+pub mod ctl_fake;
 pub mod occtl_cmd;
 pub mod occtl_fmt;
 

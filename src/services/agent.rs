@@ -163,7 +163,6 @@ fn writable(dir: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("health-{name}-{}", std::process::id()));
@@ -232,22 +231,9 @@ mod tests {
         std::fs::write(dir.join("proc/4242/comm"), "ocserv-main\n").unwrap();
         std::fs::create_dir_all(dir.join("proc/self")).unwrap();
         std::fs::create_dir_all(dir.join("users")).unwrap();
-        let listener = std::os::unix::net::UnixListener::bind(&p.ctl_socket).unwrap();
-        let server = std::thread::spawn(move || {
-            // Tier 2 connects and closes; tier 3 sends STATUS.
-            for _ in 0..3 {
-                let (mut c, _) = listener.accept().unwrap();
-                let mut h = [0u8; 5];
-                if c.read_exact(&mut h).is_err() {
-                    continue;
-                }
-                let body = [0x08, 0x01, 0x20, 0x07]; // status=true, active_clients=7
-                let mut reply = vec![101];
-                reply.extend_from_slice(&(body.len() as u32).to_ne_bytes());
-                reply.extend_from_slice(&body);
-                c.write_all(&reply).unwrap();
-            }
-        });
+        // Tier 2 connects and closes; tier 3 does that and sends STATUS.
+        let status = vec![0x08, 0x01, 0x20, 0x07]; // status=true, active_clients=7
+        let server = crate::ocserv::ctl_fake::scripted(&p.ctl_socket, vec![Some((101, status))]);
         let r = ask(2, &p).unwrap();
         assert!(r.healthy, "{:?}", r.checks);
         assert_eq!(r.checks["ocserv_process"], "running (pid 4242)");

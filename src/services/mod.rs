@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod command;
+pub mod config;
 pub mod logs;
 pub mod notify;
 pub mod routes;

@@ -136,6 +136,7 @@ mod tests {
             ctl_socket: Some(dir.join("none.socket")),
             per_user_dir: dir.join("users"),
             per_group_dir: dir.join("groups"),
+            local_conf: dir.join("ocserv.conf.local"),
             backup_dir: dir.join("backup"),
         }
     }

@@ -199,12 +199,9 @@ pub async fn disconnect_user(client: &Client, message: &[u8]) -> Result<Bytes, S
 mod tests {
     use super::*;
     use crate::proto::ocserv::ctl::UserListRep;
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixListener;
     use std::path::PathBuf;
 
-    /// A control socket answering each connection with the next scripted reply (None: close
-    /// without one, as an ocserv without the command does); returns the commands received.
+    /// A scripted control socket in a fresh directory (see `ocserv::ctl_fake`).
     fn scripted(
         name: &str,
         replies: Vec<Option<(u8, Vec<u8>)>>,
@@ -213,25 +210,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for reply in replies {
-                let (mut c, _) = listener.accept().unwrap();
-                let mut h = [0u8; 5];
-                c.read_exact(&mut h).unwrap();
-                let mut body = vec![0u8; u32::from_ne_bytes([h[1], h[2], h[3], h[4]]) as usize];
-                c.read_exact(&mut body).unwrap();
-                seen.push(h[0]);
-                if let Some((cmd, payload)) = reply {
-                    let mut frame = vec![cmd];
-                    frame.extend_from_slice(&(payload.len() as u32).to_ne_bytes());
-                    frame.extend_from_slice(&payload);
-                    c.write_all(&frame).unwrap();
-                }
-            }
-            seen
-        });
+        let server = crate::ocserv::ctl_fake::scripted(&path, replies);
         (path, server)
     }
 

@@ -144,6 +144,7 @@ write_conf() { # fail_mode [replace_oldest for carol's one-session rule]
 		option config '$work/ocserv.conf'
 		option per_user_dir '$work/config-per-user'
 		option per_group_dir '$work/config-per-group'
+		option local_conf '$work/ocserv.conf.local'
 		option backup_dir '$work/backup'
 	EOF
 }
@@ -408,6 +409,25 @@ grep -q 'reconnected=True' "$work/routes.out" || fail "$(cat "$work/routes.out")
 ls "$work/backup"/alice.* >/dev/null || fail "no backup of alice's previous file"
 for _ in $(seq 100); do kill -0 "$alice" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$alice" 2>/dev/null && fail "alice was not disconnected to pick up the new routes"
+
+step "UpdateConfig: the Go agent's JSON for carol, ocserv applies it; the main fragment reloads ocserv"
+agent_call config user carol '{"routes": ["10.70.0.0/16"], "custom_directives": {"idle-timeout": "900"}}' \
+	>"$work/config.out" || fail "$(cat "$work/config.out")"
+grep -qx 'route = 10.70.0.0/16' "$work/config-per-user/carol" || fail "carol's file: $(cat "$work/config-per-user/carol")"
+login carol
+[ "$rc" = 0 ] || fail "carol: openconnect exit $rc, want 0"
+carol=$client_pid
+ip netns exec "$srv" occtl -s "$work/occtl.sock" show user carol >"$work/occtl.out"
+grep -q 'Routes: 10.70.0.0/255.255.0.0' "$work/occtl.out" || fail "ocserv did not apply carol's route: $(cat "$work/occtl.out")"
+logout "$carol"
+agent_call config user carol '{"custom_directives": {"connect-script": "/bin/sh"}}' >"$work/config.out" \
+	&& fail "a connect-script was accepted: $(cat "$work/config.out")"
+grep -q "connect-script' may not be set" "$work/config.out" || fail "$(cat "$work/config.out")"
+grep -qx 'route = 10.70.0.0/16' "$work/config-per-user/carol" || fail "a refused update changed carol's file"
+agent_call config main '' 'max-same-clients = 4' >"$work/config.out" || fail "main: $(cat "$work/config.out")"
+grep -qx 'max-same-clients = 4' "$work/ocserv.conf.local" || fail "no fragment: $(cat "$work/config.out")"
+for _ in $(seq 50); do grep -q "reloading configuration" "$work/ocserv.log" && break; sleep 0.1; done
+grep -q "reloading configuration" "$work/ocserv.log" || fail "ocserv logged no reload after the main fragment was written"
 
 "$bin" status -c "$conf"
 step "passed"

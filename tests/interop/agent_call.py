@@ -8,6 +8,7 @@ Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only i
        agent_call.py ADDRESS CERT_DIR PROTO_DIR notify-disconnect USER SESSION IN OUT SECONDS
        agent_call.py ADDRESS CERT_DIR PROTO_DIR routes USER reload|keep ROUTE...
        agent_call.py ADDRESS CERT_DIR PROTO_DIR exec WORD...          ExecuteCommand occtl WORDS
+       agent_call.py ADDRESS CERT_DIR PROTO_DIR config main|user|group NAME CONTENT [validate]
 A call that fails prints 'error CODE: details' and exits 3."""
 
 import sys
@@ -87,6 +88,18 @@ elif what == "routes":
         fail(e)
     print(f"success={r.success} path={r.config_path} reconnected={r.user_reconnected} "
           f"note={r.error_message!r}")
+    sys.exit(0 if r.success else 1)
+elif what == "config":
+    kind = {"main": agent_pb2.CONFIG_TYPE_MAIN, "user": agent_pb2.CONFIG_TYPE_PER_USER,
+            "group": agent_pb2.CONFIG_TYPE_PER_GROUP}[args[0]]
+    try:
+        r = agent_pb2_grpc.AgentServiceStub(channel).UpdateConfig(agent_pb2.ConfigUpdateRequest(
+            request_id="e2e", config_type=kind, config_name=args[1], config_content=args[2],
+            validate_only=args[3:] == ["validate"], create_backup=True), timeout=15)
+    except grpc.RpcError as e:
+        fail(e)
+    print(f"success={r.success} result={r.validation_result!r} backup={r.backup_path} "
+          f"error={r.error_message!r}")
     sys.exit(0 if r.success else 1)
 else:
     sys.exit(f"unknown call {what}")

@@ -75,8 +75,12 @@ if not quick:
                               lambda: stub.ExecuteCommand(agent_pb2.CommandRequest(
                                   command_type="occtl", args=["show", "user", "a;reboot"]),
                                   timeout=5)))
-    check("a method not served yet is UNIMPLEMENTED",
+    check("a method the agent does not serve is UNIMPLEMENTED",
           lambda: expect_code(grpc.StatusCode.UNIMPLEMENTED,
+                              lambda: good.unary_unary("/agent.v1.AgentService/NoSuchMethod")(
+                                  b"", timeout=5)))
+    check("UpdateConfig without a config_type is INVALID_ARGUMENT",
+          lambda: expect_code(grpc.StatusCode.INVALID_ARGUMENT,
                               lambda: stub.UpdateConfig(agent_pb2.ConfigUpdateRequest(), timeout=5)))
     raw = good.unary_unary("/agent.v1.AgentService/HealthCheck")
     check("an undecodable message is INTERNAL",
