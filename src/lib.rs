@@ -10,6 +10,7 @@
 //! - [`logger`]: stderr or syslog output for the `log` facade;
 //! - [`resilience`]: circuit breaker, decision cache, fail modes, coalescing;
 //! - [`portal`]: the portal client (CheckPolicy); [`grpc`]: gRPC over HTTP/2, both ends;
+//! - [`control`]: the dial-out control stream (heartbeats up, the portal's orders down);
 //! - [`events`]: session reports to the portal (journal, outbox, delivery);
 //! - [`metrics`]: Prometheus text over HTTP and as a textfile;
 //! - [`ocserv`]: ocserv's control socket and occtl's output formats;
@@ -19,6 +20,7 @@
 pub mod authz;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod events;
 pub mod fsutil;

@@ -8,6 +8,7 @@
 //! Everything runs on one thread (an `async-executor` LocalExecutor): on a router the work is
 //! small and a second core is better left to ocserv.
 
+mod control;
 mod reporting;
 mod status;
 
@@ -72,6 +73,10 @@ pub struct Daemon {
     /// Connect/disconnect reports for the portal; opened once the portal and the outbox are
     /// both enabled.
     outbox: RefCell<Option<Rc<Outbox>>>,
+    /// The control stream task runs (it ends itself when `control.enabled` goes off).
+    control_running: Cell<bool>,
+    /// The answers of recent control orders, kept while the stream is off.
+    control_seen: RefCell<crate::control::dispatch::Seen>,
     /// Where the portal channel's connection tasks run.
     executor: &'static LocalExecutor<'static>,
 }
@@ -97,6 +102,8 @@ impl Daemon {
             own_uid: rustix::process::geteuid().as_raw(),
             engine,
             outbox: RefCell::new(None),
+            control_running: Cell::new(false),
+            control_seen: RefCell::default(),
             executor,
         })
     }
@@ -250,6 +257,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     let daemon = Rc::new(Daemon::new(config_path.to_path_buf(), config, executor)?);
     daemon.start_outbox();
     daemon.start_metrics();
+    daemon.start_control();
     let grpc = if daemon.config().grpc.enabled {
         let config = daemon.config();
         let mut router = Router::new();
@@ -263,20 +271,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         crate::services::notify::register(&mut router, decider(&daemon));
         crate::services::command::register(&mut router, {
             let daemon = Rc::downgrade(&daemon);
-            Rc::new(move || {
-                let config = daemon.upgrade().map(|d| d.config());
-                crate::services::command::Setup {
-                    ctl_socket: crate::ocserv::conf::ctl_socket(
-                        &config
-                            .as_ref()
-                            .map(|c| c.ocserv.clone())
-                            .unwrap_or_default(),
-                    ),
-                    allowed: config
-                        .map(|c| c.grpc.allowed_command.clone())
-                        .unwrap_or_default(),
-                }
-            })
+            Rc::new(move || control::command_setup(daemon.upgrade().map(|d| d.config()).as_deref()))
         });
         crate::services::routes::register(&mut router, ocserv_settings(&daemon));
         crate::services::config::register(&mut router, ocserv_settings(&daemon));
@@ -319,6 +314,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
                         Ok(Signal::Hup) => {
                             if daemon.reload() {
                                 daemon.start_outbox();
+                                daemon.start_control();
                                 reload_grpc(grpc.as_ref().as_ref(), &daemon.config());
                             }
                         }

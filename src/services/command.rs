@@ -41,6 +41,12 @@ pub fn register(router: &mut Router, setup: Rc<dyn Fn() -> Setup>) {
 pub async fn execute_command(setup: &Setup, message: &[u8]) -> Result<Bytes, Status> {
     let req = CommandRequest::decode(message)
         .map_err(|e| Status::new(Code::Internal, format!("undecodable CommandRequest: {e}")))?;
+    Ok(Bytes::from(run(setup, req).await?.encode_to_vec()))
+}
+
+/// Checks and runs one command (for the unary RPC and the control stream alike); a request
+/// that may not run is an error status, a command that ran and failed is a reply.
+pub async fn run(setup: &Setup, req: CommandRequest) -> Result<CommandResponse, Status> {
     if req.command_type != "occtl" {
         return Err(Status::new(
             Code::InvalidArgument,
@@ -72,19 +78,15 @@ pub async fn execute_command(setup: &Setup, message: &[u8]) -> Result<Bytes, Sta
         Ok((out, code)) => (out, String::new(), code),
         Err(e) => (String::new(), format!("{e}\n"), FAILED),
     };
-    log::info!(
-        "grpc: ExecuteCommand occtl {} -> exit {exit_code}",
-        req.args.join(" ")
-    );
-    let reply = CommandResponse {
+    log::info!("command: occtl {} -> exit {exit_code}", req.args.join(" "));
+    Ok(CommandResponse {
         request_id: req.request_id,
         success: exit_code == 0,
         stdout,
         error_message: stderr.trim_end().to_string(),
         stderr,
         exit_code: i32::from(exit_code),
-    };
-    Ok(Bytes::from(reply.encode_to_vec()))
+    })
 }
 
 #[cfg(test)]

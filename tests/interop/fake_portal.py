@@ -14,13 +14,17 @@ CheckPolicy answers by username:
 vpn.v1.EventService: ReportConnect / ReportDisconnect append one JSON line per call to
 EVENTS_FILE (kind, username, session_id, client_ip, vpn_ip, bytes_received, bytes_sent,
 duration_seconds, event_id) and answer success, except for user 'refused' (success false).
-agent.v1.AgentService/AgentStream (the dial-out control stream): answers each AgentMessage with
+agent.v1.AgentService/AgentStream (the dial-out control stream), for a client whose x-agent-id
+starts with 'scripted': records every AgentMessage in EVENTS_FILE (kind heartbeat/event, stream
+number), sends the orders in SCRIPT after each stream's first heartbeat, and ends stream 1 once
+'act-1' is answered. For any other client: answers each AgentMessage with
 a ServerMessage carrying a 'status' command whose request_id is the message's agent_id; sends
 response header x-portal=fake and trailer x-heartbeats=<messages received>.
 """
 
 import collections
 import json
+import queue
 import sys
 import threading
 import time
@@ -92,8 +96,78 @@ class Events(events_pb2_grpc.EventServiceServicer):
         return events_pb2.ReportDisconnectResponse(success=ok, message="" if ok else "no thanks")
 
 
+def command(request_id, *args):
+    return agent_pb2.ServerMessage(request_id=request_id, command=agent_pb2.CommandInstruction(
+        command_type="occtl", args=list(args), timeout_seconds=5))
+
+
+DAVE = agent_pb2.ServerMessage(request_id="cfg-1", config_update=agent_pb2.ConfigUpdate(
+    config_type=agent_pb2.CONFIG_TYPE_PER_USER, config_name="dave",
+    config_content='{"routes": ["10.80.0.0/16"]}', create_backup=True))
+# Orders per stream (the first heartbeat releases them) and the answer that ends the stream.
+SCRIPT = {
+    1: ([command("cmd-1", "show", "status"), DAVE,
+         agent_pb2.ServerMessage(request_id="act-1", action=agent_pb2.ControlAction(
+             action_type="reboot"))], "act-1"),
+    2: ([DAVE, command("cmd-2", "show", "users")], None),
+    3: ([DAVE], None),
+}
+
+
 class Control(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, record):
+        self.record = record
+        self.streams = 0
+        self.lock = threading.Lock()
+
+    def log(self, line):
+        if self.record:
+            with self.lock, open(self.record, "a") as f:
+                f.write(json.dumps(line) + "\n")
+
+    def scripted(self, agent, request_iterator):
+        with self.lock:
+            self.streams += 1
+            stream = self.streams
+        self.log(dict(kind="stream", stream=stream, agent=agent))
+        orders, last = SCRIPT.get(stream, ([], None))
+        queue_ = queue.Queue()
+
+        def read():
+            first = True
+            for m in request_iterator:
+                which = m.WhichOneof("payload")
+                line = dict(kind=which, stream=stream, agent_id=m.agent_id,
+                            seconds=m.timestamp.seconds)
+                if which == "heartbeat":
+                    hb = m.heartbeat
+                    line.update(status=hb.status, memory_total=hb.system.memory_total_bytes,
+                                ocserv_running=hb.ocserv.is_running)
+                    if first:
+                        first = False
+                        for o in orders:
+                            queue_.put(o)
+                elif which == "event":
+                    e = m.event
+                    line.update(event_type=e.event_type, message=e.message,
+                                metadata=dict(sorted(e.metadata.items())))
+                    if last and e.metadata.get("request_id") == last:
+                        queue_.put(None)
+                self.log(line)
+            queue_.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        while True:
+            order = queue_.get()
+            if order is None:
+                return
+            yield order
+
     def AgentStream(self, request_iterator, context):
+        agent = dict(context.invocation_metadata()).get("x-agent-id", "")
+        if agent.startswith("scripted"):
+            yield from self.scripted(agent, request_iterator)
+            return
         context.send_initial_metadata([("x-portal", "fake")])
         n = 0
         for message in request_iterator:
@@ -105,7 +179,8 @@ class Control(agent_pb2_grpc.AgentServiceServicer):
 
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
 auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
-agent_pb2_grpc.add_AgentServiceServicer_to_server(Control(), server)
+agent_pb2_grpc.add_AgentServiceServicer_to_server(
+    Control(sys.argv[4] if len(sys.argv) > 4 else None), server)
 if len(sys.argv) > 4:
     events_pb2_grpc.add_EventServiceServicer_to_server(Events(sys.argv[4]), server)
 creds = grpc.ssl_server_credentials([(read("server.key"), read("server.pem"))],

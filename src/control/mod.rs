@@ -1,0 +1,222 @@
+//! The dial-out control stream, for routers the portal cannot reach (behind NAT): the agent
+//! connects to `control.address` with mutual TLS, opens `agent.v1.AgentService/AgentStream` as
+//! the client, sends a heartbeat every `control.heartbeat_interval`, runs each order the portal
+//! sends (dispatch.rs) and answers it on the same stream. A lost stream is reopened after a
+//! jittered backoff; a configuration reload that changes the `control` section reopens it with
+//! the new settings.
+
+pub mod dispatch;
+pub mod heartbeat;
+
+use crate::config::{Config, Control};
+use crate::grpc::client::{backoff, CallOptions, Channel, Sender, Settings};
+use crate::grpc::metadata::Metadata;
+use crate::grpc::status::{Code, Status};
+use crate::grpc::tls::{client_config, TlsFiles};
+use crate::ocserv::ctl::Client;
+use crate::proto::agent::v1::{agent_message, AgentMessage, ServerMessage};
+use async_executor::LocalExecutor;
+use async_io::Timer;
+use dispatch::{Handlers, Seen};
+use futures_lite::future;
+use prost::Message;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub const AGENT_STREAM: &str = "/agent.v1.AgentService/AgentStream";
+
+/// Waits between attempts: from 1 s, doubling to 1 min, ±20%.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// A stream that lived this long was a success: the next loss starts the backoff afresh.
+const STABLE: Duration = Duration::from_secs(60);
+
+/// How long a heartbeat waits for ocserv's STATUS.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Keeps the control stream up while `control.enabled`; returns when it is disabled or the
+/// daemon is gone (`config` returns `None`), handing back the answers it remembers so that a
+/// stream enabled again still knows which orders ran. `handlers` gives what orders run with,
+/// read afresh for each one.
+pub async fn run(
+    executor: &'static LocalExecutor<'static>,
+    config: impl Fn() -> Option<Rc<Config>>,
+    handlers: impl Fn() -> Handlers,
+    mut seen: Seen,
+) -> Seen {
+    let mut failures: u32 = 0;
+    loop {
+        let Some(now) = config() else { return seen };
+        if !now.control.enabled {
+            log::info!("control: disabled; the stream is closed");
+            return seen;
+        }
+        let started = Instant::now();
+        let ended = match settings(&now) {
+            Ok(settings) => {
+                let channel = Channel::new(settings, executor);
+                let stream = Stream {
+                    channel: &channel,
+                    control: &now.control,
+                    agent_id: &now.agent.id,
+                    config: &config,
+                    handlers: &handlers,
+                };
+                stream.run(&mut seen).await
+            }
+            Err(e) => Err(Status::new(Code::FailedPrecondition, e)),
+        };
+        if started.elapsed() >= STABLE {
+            failures = 0;
+        }
+        failures = failures.saturating_add(1);
+        let wait = backoff(failures, RETRY_MIN, RETRY_MAX, fastrand::u32(..));
+        let address = now.control.address.as_deref().unwrap_or("?");
+        match ended {
+            Ok(why) => log::info!(
+                "control: {why}; reconnecting to {address} in {} ms",
+                wait.as_millis()
+            ),
+            Err(status) if failures == 1 => log::warn!(
+                "control: stream to {address} lost: {status}; retrying in {} ms",
+                wait.as_millis()
+            ),
+            Err(status) => log::debug!(
+                "control: {address}: {status}; retrying in {} ms",
+                wait.as_millis()
+            ),
+        }
+        Timer::after(wait).await;
+    }
+}
+
+/// How to reach the control server; its TLS files fall back to the portal's (config/).
+fn settings(config: &Config) -> Result<Settings, String> {
+    let c = &config.control;
+    let (Some(address), Some(ca), Some(cert), Some(key)) = (&c.address, &c.ca, &c.cert, &c.key)
+    else {
+        return Err("control needs address, ca, cert and key".into());
+    };
+    let tls = client_config(TlsFiles { ca, cert, key }, config.grpc.allow_tls12)
+        .map_err(|e| format!("control TLS: {e}"))?;
+    Ok(Settings::new(address, c.server_name.as_deref(), tls))
+}
+
+/// One stream's worth of state.
+struct Stream<'a, C, H> {
+    channel: &'a Channel,
+    control: &'a Control,
+    agent_id: &'a str,
+    config: &'a C,
+    handlers: &'a H,
+}
+
+/// What woke the stream up.
+enum Next {
+    Beat,
+    Message(Result<Option<bytes::Bytes>, Status>),
+}
+
+impl<C, H> Stream<'_, C, H>
+where
+    C: Fn() -> Option<Rc<Config>>,
+    H: Fn() -> Handlers,
+{
+    /// Runs until the stream ends: `Ok` with the reason when it ended in order (the portal
+    /// closed it, or the settings changed), the status otherwise.
+    async fn run(&self, seen: &mut Seen) -> Result<&'static str, Status> {
+        let mut metadata = Metadata::new();
+        metadata
+            .insert_ascii("x-agent-id", self.agent_id)
+            .map_err(|e| Status::new(Code::InvalidArgument, format!("agent.id: {e}")))?;
+        let options = CallOptions {
+            timeout: None,
+            metadata,
+        };
+        let (tx, mut rx) = self.channel.open(AGENT_STREAM, &options).await?;
+        log::info!(
+            "control: stream open to {}",
+            self.control.address.as_deref().unwrap_or("?")
+        );
+        let mut beats = Beats {
+            at: Instant::now(),
+            cpu: None,
+        };
+        loop {
+            let next = future::or(
+                async {
+                    Timer::at(beats.at).await;
+                    Next::Beat
+                },
+                async { Next::Message(rx.message().await) },
+            )
+            .await;
+            match next {
+                Next::Beat => {
+                    if self.changed() {
+                        return Ok("the control settings changed");
+                    }
+                    self.beat(&tx, &mut beats).await?;
+                }
+                Next::Message(Ok(Some(bytes))) => {
+                    let Ok(message) = ServerMessage::decode(bytes) else {
+                        return Err(Status::new(Code::Internal, "undecodable ServerMessage"));
+                    };
+                    log::info!("control: request {} from the portal", message.request_id);
+                    let handlers = (self.handlers)();
+                    let mut answer = std::pin::pin!(dispatch::answer(message, seen, &handlers));
+                    // Heartbeats go on while an order runs (a command may take a minute).
+                    let event = loop {
+                        let step = future::or(async { Some(answer.as_mut().await) }, async {
+                            Timer::at(beats.at).await;
+                            None
+                        })
+                        .await;
+                        match step {
+                            Some(event) => break event,
+                            None => self.beat(&tx, &mut beats).await?,
+                        }
+                    };
+                    send(&tx, self.agent_id, agent_message::Payload::Event(event)).await?;
+                }
+                Next::Message(Ok(None)) => return Ok("the portal ended the stream"),
+                Next::Message(Err(status)) => return Err(status),
+            }
+        }
+    }
+
+    /// The `control` section in force is not the one this stream was opened with.
+    fn changed(&self) -> bool {
+        (self.config)().map_or(true, |c| c.control != *self.control)
+    }
+
+    async fn beat(&self, tx: &Sender, beats: &mut Beats) -> Result<(), Status> {
+        let ctl = Client::new((self.handlers)().command.ctl_socket, STATUS_TIMEOUT);
+        let hb = heartbeat::heartbeat(&ctl, Path::new("/proc"), &mut beats.cpu).await;
+        beats.at = Instant::now() + self.control.heartbeat_interval;
+        send(tx, self.agent_id, agent_message::Payload::Heartbeat(hb)).await
+    }
+}
+
+/// When the next heartbeat is due, and the CPU sample of the last one.
+struct Beats {
+    at: Instant,
+    cpu: Option<heartbeat::CpuSample>,
+}
+
+async fn send(tx: &Sender, agent_id: &str, payload: agent_message::Payload) -> Result<(), Status> {
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let message = AgentMessage {
+        agent_id: agent_id.to_string(),
+        timestamp: Some(prost_types::Timestamp {
+            seconds: since.as_secs() as i64,
+            nanos: since.subsec_nanos() as i32,
+        }),
+        payload: Some(payload),
+    };
+    tx.send(&message.encode_to_vec()).await
+}
