@@ -102,6 +102,13 @@ fn the_portal_decides_and_fail_stale_serves_its_last_allow() {
     assert_eq!(code, Some(0));
     let json = d.status_json();
     assert!(json.contains("portal=2 cache=1"), "{json}");
+    // Allowed, but should_disconnect: the session does not come up.
+    let (code, err) = run_hook(&config, &connect(7, "suspended", "192.0.2.21"));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("the portal asked to disconnect the session: account suspended"),
+        "{err}"
+    );
 
     // The portal goes away. After cache_ttl, alice's allow is stale but served; bob's deny is
     // never served stale-as-allow, and a user the portal never answered is denied.

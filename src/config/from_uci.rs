@@ -177,17 +177,24 @@ fn read_agent(mut r: SectionReader) -> Agent {
 
 fn read_portal(mut r: SectionReader) -> Portal {
     let d = Portal::default();
-    let portal = Portal {
-        enabled: r.or("enabled", d.enabled, parse_bool),
-        address: r.value("address", parse_address),
-        server_name: r.value("server_name", parse_server_name),
-        ca: r.value("ca", parse_path),
-        cert: r.value("cert", parse_path),
-        key: r.value("key", parse_path),
-        timeout: r.or("timeout", d.timeout, |s| {
-            duration_in(s, Duration::from_millis(50), Duration::from_secs(60))
-        }),
-    };
+    let portal =
+        Portal {
+            enabled: r.or("enabled", d.enabled, parse_bool),
+            address: r.value("address", parse_address),
+            server_name: r.value("server_name", parse_server_name),
+            ca: r.value("ca", parse_path),
+            cert: r.value("cert", parse_path),
+            key: r.value("key", parse_path),
+            timeout: r.or("timeout", d.timeout, |s| {
+                duration_in(s, Duration::from_millis(50), Duration::from_secs(60))
+            }),
+            validate_interval: r.or("validate_interval", d.validate_interval, |s| {
+                match parse_duration(s)? {
+                    Duration::ZERO => Ok(Duration::ZERO),
+                    _ => duration_in(s, Duration::from_secs(1), Duration::from_secs(86400)),
+                }
+            }),
+        };
     r.finish();
     portal
 }

@@ -77,6 +77,8 @@ pub struct Portal {
     pub key: Option<PathBuf>,
     /// Deadline of one portal call; must be shorter than `agent.hook_timeout`.
     pub timeout: Duration,
+    /// How often live sessions are put to ValidateSession; zero: never.
+    pub validate_interval: Duration,
 }
 
 /// What to decide when the portal cannot answer.
@@ -336,6 +338,7 @@ impl Default for Portal {
             cert: None,
             key: None,
             timeout: Duration::from_secs(2),
+            validate_interval: Duration::ZERO,
         }
     }
 }
@@ -514,7 +517,8 @@ impl Config {
             .set_opt("ca", p.ca.as_ref())
             .set_opt("cert", p.cert.as_ref())
             .set_opt("key", p.key.as_ref())
-            .set("timeout", format_duration(p.timeout));
+            .set("timeout", format_duration(p.timeout))
+            .set("validate_interval", format_duration(p.validate_interval));
         sections.push(s.0);
 
         let mut s = SectionWriter::new("resilience", Some("resilience"));

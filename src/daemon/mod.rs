@@ -11,6 +11,7 @@
 mod control;
 mod reporting;
 mod status;
+mod validate;
 
 use crate::authz::engine::Engine;
 use crate::authz::request::{Reason, SessionEvent};
@@ -77,6 +78,8 @@ pub struct Daemon {
     control_running: Cell<bool>,
     /// The answers of recent control orders, kept while the stream is off.
     control_seen: RefCell<crate::control::dispatch::Seen>,
+    /// The ValidateSession sweep runs (it ends itself when turned off).
+    validation_running: Cell<bool>,
     /// Where the portal channel's connection tasks run.
     executor: &'static LocalExecutor<'static>,
 }
@@ -104,6 +107,7 @@ impl Daemon {
             outbox: RefCell::new(None),
             control_running: Cell::new(false),
             control_seen: RefCell::default(),
+            validation_running: Cell::new(false),
             executor,
         })
     }
@@ -122,9 +126,13 @@ impl Daemon {
                 let new = Rc::new(new);
                 let old = self.config();
                 // A new channel only when the portal link changed: an unchanged one keeps its
-                // connection and the cached decisions.
+                // connection and the cached decisions (validate_interval is not the link).
+                let link = |c: &Config| config::Portal {
+                    validate_interval: std::time::Duration::ZERO,
+                    ..c.portal.clone()
+                };
                 let portal =
-                    if new.portal != old.portal || new.grpc.allow_tls12 != old.grpc.allow_tls12 {
+                    if link(&new) != link(&old) || new.grpc.allow_tls12 != old.grpc.allow_tls12 {
                         Some(crate::portal::channel(&new, self.executor)?)
                     } else {
                         None
@@ -258,6 +266,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     daemon.start_outbox();
     daemon.start_metrics();
     daemon.start_control();
+    daemon.start_validation();
     let grpc = if daemon.config().grpc.enabled {
         let config = daemon.config();
         let mut router = Router::new();
@@ -315,6 +324,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
                             if daemon.reload() {
                                 daemon.start_outbox();
                                 daemon.start_control();
+                                daemon.start_validation();
                                 reload_grpc(grpc.as_ref().as_ref(), &daemon.config());
                             }
                         }

@@ -91,6 +91,23 @@ pub fn answer(message: &[u8]) -> Result<Answer, Failure> {
             ))
         })?)),
     };
+    if reply.allowed && reply.should_disconnect {
+        // Allowed, but to be disconnected: at connect time that is a session that must not
+        // come up at all.
+        let why = if reply.deny_reason.is_empty() {
+            "the portal asked to disconnect the session".to_string()
+        } else {
+            format!(
+                "the portal asked to disconnect the session: {}",
+                reply.deny_reason
+            )
+        };
+        return Ok(Answer {
+            allowed: false,
+            reason: why,
+            ttl_cap,
+        });
+    }
     Ok(Answer {
         allowed: reply.allowed,
         reason: reply.deny_reason,
@@ -164,6 +181,24 @@ mod tests {
             Err(Failure::Portal(_))
         ));
         assert!(matches!(answer(b"\xff\xff"), Err(Failure::Portal(_))));
+    }
+
+    #[test]
+    fn allowed_but_should_disconnect_is_a_deny() {
+        let mut reply = CheckPolicyResponse {
+            allowed: true,
+            should_disconnect: true,
+            ..CheckPolicyResponse::default()
+        };
+        let a = answer(&reply.encode_to_vec()).unwrap();
+        assert!(!a.allowed);
+        assert_eq!(a.reason, "the portal asked to disconnect the session");
+        reply.deny_reason = "account suspended".into();
+        let a = answer(&reply.encode_to_vec()).unwrap();
+        assert_eq!(
+            a.reason,
+            "the portal asked to disconnect the session: account suspended"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The agent as the portal's client: policy questions (auth.rs), and the channel they travel on.
 
 pub mod auth;
+pub mod validate;
 
 use crate::config::{Config, Portal};
 use crate::grpc::client::{Channel, Settings};
@@ -26,6 +27,7 @@ fn settings(config: &Config) -> Result<Option<Settings>, String> {
         key: Some(key),
         server_name,
         timeout,
+        ..
     } = &config.portal
     else {
         return Ok(None);
@@ -57,6 +59,7 @@ mod tests {
             key: Some(pki.join("client.key")),
             server_name: Some("localhost".into()),
             timeout,
+            validate_interval: Duration::ZERO,
         };
         config
     }

@@ -117,6 +117,7 @@ write_conf() { # fail_mode [replace_oldest for carol's one-session rule]
 		option ca '$work/pki/ca.pem'
 		option cert '$work/pki/client.pem'
 		option key '$work/pki/client.key'
+		option validate_interval 1s
 		option timeout 2s
 	config resilience 'resilience'
 		option fail_mode $1
@@ -171,7 +172,7 @@ EOF
 certtool --generate-self-signed --load-privkey "$work/server.key" --template "$work/server.tmpl" \
 	--outfile "$work/server.pem" 2>/dev/null
 pin=$(certtool -i --infile "$work/server.pem" | grep -o 'pin-sha256:[^ ]*' | head -n1)
-for u in alice bob carol; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
+for u in alice bob carol revoked; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
 cat >"$work/ocserv.conf" <<-EOF
 	auth = "plain[passwd=$work/passwd]"
 	tcp-port = 44443
@@ -428,6 +429,20 @@ agent_call config main '' 'max-same-clients = 4' >"$work/config.out" || fail "ma
 grep -qx 'max-same-clients = 4' "$work/ocserv.conf.local" || fail "no fragment: $(cat "$work/config.out")"
 for _ in $(seq 50); do grep -q "reloading configuration" "$work/ocserv.log" && break; sleep 0.1; done
 grep -q "reloading configuration" "$work/ocserv.log" || fail "ocserv logged no reload after the main fragment was written"
+
+step "ValidateSession: the portal revokes a live session; the agent ends it in ocserv"
+login revoked
+revoked=$client_pid
+ended=
+for _ in $(seq 100); do
+	ended=$(sed -n "s/.*validate: ended session \([0-9]*\) of 'revoked': account revoked.*/\1/p" "$work/agent.log" | head -n1)
+	[ -n "$ended" ] && break
+	sleep 0.1
+done
+[ -n "$ended" ] || fail "the agent did not end revoked's session: $(grep validate "$work/agent.log" | tail -5)"
+agent_call sessions revoked >"$work/sessions.out"
+grep -q "^session id=$ended " "$work/sessions.out" && fail "session $ended still listed"
+logout "$revoked"
 
 "$bin" status -c "$conf"
 step "passed"

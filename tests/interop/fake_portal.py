@@ -11,6 +11,9 @@ CheckPolicy answers by username:
   broken   fails with UNAVAILABLE 'portal database down'
   other    allowed
   calls:X  denied, with the number of CheckPolicy calls seen so far for user X as the reason
+  suspended  allowed but should_disconnect, reason 'account suspended'
+ValidateSession: 'revoked' invalid ('account revoked'), 'kicked' force_disconnect, 'broken'
+UNAVAILABLE, anyone else valid.
 vpn.v1.EventService: ReportConnect / ReportDisconnect append one JSON line per call to
 EVENTS_FILE (kind, username, session_id, client_ip, vpn_ip, bytes_received, bytes_sent,
 duration_seconds, event_id) and answer success, except for user 'refused' (success false).
@@ -65,12 +68,25 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, "portal database down")
         if user == "bob":
             return auth_pb2.CheckPolicyResponse(allowed=False, deny_reason="not today")
+        if user == "suspended":
+            return auth_pb2.CheckPolicyResponse(allowed=True, should_disconnect=True,
+                                                deny_reason="account suspended")
         reply = auth_pb2.CheckPolicyResponse(allowed=True)
         if user == "alice":
             reply.routes.append("10.0.0.0/8")
             reply.metadata["peer"] = context.peer()
             reply.metadata["client_ip"] = request.client_ip
         return reply
+
+
+    def ValidateSession(self, request, context):
+        if request.username == "revoked":
+            return auth_pb2.ValidateSessionResponse(valid=False, invalid_reason="account revoked")
+        if request.username == "kicked":
+            return auth_pb2.ValidateSessionResponse(valid=True, force_disconnect=True)
+        if request.username == "broken":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "portal database down")
+        return auth_pb2.ValidateSessionResponse(valid=True)
 
 
 class Events(events_pb2_grpc.EventServiceServicer):
