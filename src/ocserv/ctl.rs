@@ -6,7 +6,8 @@
 //! EOF, which is how an older server says "not supported". ocserv serves only uid 0.
 
 use crate::proto::ocserv::ctl::{
-    BanListRep, BoolMsg, IdReq, StatusRep, UnbanReq, UserListRep, UsernameReq,
+    BanListRep, BoolMsg, CookieListRep, IdReq, SafeIdReq, StatusRep, UnbanReq, UserListRep,
+    UsernameReq,
 };
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -248,6 +249,18 @@ impl Client {
         self.boolean(Command::TerminateId, &id_req(id)).await
     }
 
+    /// TERMINATE_SESSION (ocserv ≥ 1.4.2): ends the session holding the cookie `safe_id` (from
+    /// [`Client::cookies`]) and invalidates the cookie.
+    pub async fn terminate_session(&self, safe_id: &[u8]) -> Result<bool, CtlError> {
+        self.boolean(Command::TerminateSession, &safe_id_req(safe_id))
+            .await
+    }
+
+    /// LIST_COOKIES: the cookies ocserv holds (open sessions and ones that may come back).
+    pub async fn cookies(&self) -> Result<CookieListRep, CtlError> {
+        decode(&self.call(Command::ListCookies, &[]).await?)
+    }
+
     /// LIST_BANNED.
     pub async fn banned(&self) -> Result<BanListRep, CtlError> {
         decode(&self.call(Command::ListBanned, &[]).await?)
@@ -278,6 +291,13 @@ fn username_req(username: &str) -> Vec<u8> {
 
 fn id_req(id: i32) -> Vec<u8> {
     IdReq { id: Some(id) }.encode_to_vec()
+}
+
+fn safe_id_req(safe_id: &[u8]) -> Vec<u8> {
+    SafeIdReq {
+        safe_id: Some(safe_id.to_vec()),
+    }
+    .encode_to_vec()
 }
 
 fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, CtlError> {
@@ -342,6 +362,48 @@ mod tests {
         );
         let id = request(Command::DisconnectId, &id_req(14791), Endian::Little).unwrap();
         assert_eq!(id, [0x08, 0x04, 0, 0, 0, 0x08, 0x8e, 0xe7, 0x01]);
+        let session = request(Command::TerminateSession, &safe_id_req(b"abc"), Endian::Big);
+        assert_eq!(
+            session.unwrap(),
+            [15, 0, 0, 0, 5, 0x0a, 0x03, b'a', b'b', b'c']
+        );
+    }
+
+    /// LIST_COOKIES and TERMINATE_SESSION through a stand-in ocserv.
+    #[test]
+    fn cookies_are_listed_and_a_session_ends_by_its_cookie() {
+        let dir = std::env::temp_dir().join(format!("ctl-cookies-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let cookies = CookieListRep {
+            cookies: vec![crate::proto::ocserv::ctl::CookieIntMsg {
+                safe_id: Some(b"c1".to_vec()),
+                username: Some("alice".into()),
+                session_is_open: Some(true),
+                ..Default::default()
+            }],
+        };
+        let server = crate::ocserv::ctl_fake::scripted(
+            &path,
+            vec![
+                Some((110, cookies.encode_to_vec())),
+                Some((113, vec![0x08, 0x01])),
+                None,
+            ],
+        );
+        let client = Client::new(&path, Duration::from_secs(5));
+        let list = future::block_on(client.cookies()).unwrap();
+        assert_eq!(list, cookies);
+        assert!(future::block_on(client.terminate_session(b"c1")).unwrap());
+        // An ocserv before 1.4.2 closes without a reply: "not supported", said so.
+        let err = future::block_on(client.terminate_session(b"c1")).unwrap_err();
+        assert!(
+            matches!(err, CtlError::NotSupported(Command::TerminateSession)),
+            "{err}"
+        );
+        assert_eq!(server.join().unwrap(), [12, 15, 15]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
