@@ -19,9 +19,73 @@ pub fn parts(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     (year, month, day, rem / 3600, rem / 60 % 60, rem % 60)
 }
 
+/// Unix seconds of a UTC calendar time; `None` for a date that does not exist.
+pub fn unix(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day == 0 || day > days_in[month as usize - 1] {
+        return None;
+    }
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // The inverse of `parts` (Howard Hinnant's days_from_civil).
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + i64::from(h * 3600 + m * 60 + s))
+}
+
+/// The month number of an English three-letter abbreviation (`Jan` = 1).
+pub fn month(abbrev: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    MONTHS
+        .iter()
+        .position(|m| *m == abbrev)
+        .map(|i| i as u32 + 1)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parts;
+    use super::{month, parts, unix};
+
+    #[test]
+    fn unix_inverts_parts() {
+        for t in [
+            0,
+            1_795_700_587,
+            951_782_400,
+            -1,
+            4_102_444_800,
+            1_709_164_800,
+        ] {
+            let (y, mo, d, h, mi, s) = parts(t);
+            assert_eq!(unix(y, mo, d, h, mi, s), Some(t), "{t}");
+        }
+        assert_eq!(unix(2026, 2, 29, 0, 0, 0), None);
+        assert_eq!(unix(2026, 13, 1, 0, 0, 0), None);
+        assert_eq!(month("Nov"), Some(11));
+        assert_eq!(month("nov"), None);
+    }
 
     #[test]
     fn known_dates() {

@@ -11,10 +11,20 @@ use std::process::Command;
 const PROTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/agent_checks.py");
 
+/// The daemon's config, the grpc section last (tests add to it); its syslog (for StreamLogs `ocserv` / `system`) is a file with two of
+/// ocserv's lines and one of dnsmasq's (agent_checks.py knows them).
 fn grpc_config(dir: &TempDir, pki: &Path) -> PathBuf {
+    let syslog = dir.write(
+        "syslog",
+        "Nov 26 10:00:00 router ocserv[12]: main: added user 'alice'\n\
+         Nov 26 10:00:01 router dnsmasq[7]: query A example.net\n\
+         2030-01-01T00:00:00Z router ocserv[12]: worker: a line from the future\n",
+    );
     let text = format!(
-        "{}\toption log_level debug\nconfig grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
+        "{}\toption log_level debug\nconfig ocserv 'ocserv'\n\toption logread '{}'\n\toption syslog_file '{}'\nconfig grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
         common::config_text(dir, ""),
+        dir.path("no-logread").display(),
+        syslog.display(),
         pki.join("ca.pem").display(),
         pki.join("server.pem").display(),
         pki.join("server.key").display(),

@@ -291,6 +291,8 @@ fn read_ocserv(mut r: SectionReader) -> Ocserv {
         per_group_dir: r.or("per_group_dir", d.per_group_dir, parse_path),
         local_conf: r.or("local_conf", d.local_conf, parse_path),
         backup_dir: r.or("backup_dir", d.backup_dir, parse_path),
+        logread: r.or("logread", d.logread, parse_path),
+        syslog_file: r.value("syslog_file", parse_path),
     };
     r.finish();
     ocserv

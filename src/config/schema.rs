@@ -169,6 +169,10 @@ pub struct Ocserv {
     /// init script appends it to the rendered ocserv.conf.
     pub local_conf: PathBuf,
     pub backup_dir: PathBuf,
+    /// OpenWrt's log reader (StreamLogs `ocserv` / `system`); used when it exists.
+    pub logread: PathBuf,
+    /// The syslog file read otherwise; /var/log/syslog or /var/log/messages when unset.
+    pub syslog_file: Option<PathBuf>,
 }
 
 /// `config grpc 'grpc'`: the management server the portal calls (mTLS).
@@ -374,6 +378,8 @@ impl Default for Ocserv {
             per_group_dir: PathBuf::from("/etc/ocserv/config-per-group"),
             local_conf: PathBuf::from("/etc/ocserv/ocserv.conf.local"),
             backup_dir: PathBuf::from("/etc/ocserv/backup"),
+            logread: PathBuf::from("/sbin/logread"),
+            syslog_file: None,
         }
     }
 }
@@ -578,7 +584,9 @@ impl Config {
             .set("per_user_dir", path(&o.per_user_dir))
             .set("per_group_dir", path(&o.per_group_dir))
             .set("local_conf", path(&o.local_conf))
-            .set("backup_dir", path(&o.backup_dir));
+            .set("backup_dir", path(&o.backup_dir))
+            .set("logread", path(&o.logread))
+            .set_opt("syslog_file", o.syslog_file.as_ref());
         sections.push(s.0);
 
         let g = &self.grpc;

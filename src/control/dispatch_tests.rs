@@ -14,6 +14,7 @@ fn handlers(name: &str) -> (Handlers, PathBuf) {
         per_group_dir: dir.join("groups"),
         local_conf: dir.join("ocserv.conf.local"),
         backup_dir: dir.join("backup"),
+        ..Ocserv::default()
     };
     let h = Handlers {
         command: Setup {

@@ -271,7 +271,11 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         let config = daemon.config();
         let mut router = Router::new();
         crate::services::agent::register(&mut router, daemon.started, health_probe(&daemon));
-        crate::services::logs::register(&mut router, &crate::log_ring::RECENT);
+        crate::services::logs::register(
+            &mut router,
+            &crate::log_ring::RECENT,
+            ocserv_settings(&daemon),
+        );
         crate::services::vpn::register(
             &mut router,
             ctl_client(&daemon),

@@ -13,6 +13,7 @@ fn settings(name: &str) -> Ocserv {
         per_group_dir: dir.join("groups"),
         local_conf: dir.join("ocserv.conf.local"),
         backup_dir: dir.join("backup"),
+        ..Ocserv::default()
     }
 }
 

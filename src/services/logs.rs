@@ -1,19 +1,21 @@
 //! `agent.v1.AgentService/StreamLogs`: the agent's own recent log lines (from
 //! [`crate::log_ring`]), from `start_time` on, and with `follow` the new ones as they are
-//! logged, until the client cancels.
-//!
-//! Source `ocserv` (syslog / logread) needs the ocserv management layer and is not in this
-//! version: it answers UNIMPLEMENTED, as does `system`.
+//! logged, until the client cancels. Sources `ocserv` (ocserv's lines) and `system` (every
+//! line) read syslog (`ocserv/syslog.rs`: logread on OpenWrt, else the syslog file); with no
+//! syslog to read they answer UNAVAILABLE, saying what was looked for.
 
+use crate::config::Ocserv;
 use crate::grpc::reply::{Requests, Responses};
 use crate::grpc::server::{Call, Router};
 use crate::grpc::status::{Code, Status};
 use crate::log_ring::{Line, LogRing};
+use crate::ocserv::syslog;
 use crate::proto::agent::v1::{LogEntry, LogStreamRequest};
 use crate::proto::timestamp;
 use futures_lite::future;
 use prost::Message;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const STREAM_LOGS: &str = "/agent.v1.AgentService/StreamLogs";
@@ -21,10 +23,11 @@ pub const STREAM_LOGS: &str = "/agent.v1.AgentService/StreamLogs";
 /// Lines read from the ring per round; they go out batched in DATA frames.
 const BATCH: usize = 128;
 
-/// Registers StreamLogs, reading `ring`.
-pub fn register(router: &mut Router, ring: &'static LogRing) {
+/// Registers StreamLogs, reading `ring`; `ocserv` gives the `config ocserv` section in force
+/// (where syslog is).
+pub fn register(router: &mut Router, ring: &'static LogRing, ocserv: Rc<dyn Fn() -> Ocserv>) {
     router.streaming(STREAM_LOGS, move |call, requests, responses| {
-        stream_logs(call, requests, responses, ring)
+        stream_logs(call, requests, responses, ring, ocserv())
     });
 }
 
@@ -33,22 +36,20 @@ async fn stream_logs(
     requests: Requests,
     responses: Responses,
     ring: &'static LogRing,
+    ocserv: Ocserv,
 ) -> Result<(), Status> {
     // Logs name users and addresses: only allow-listed clients read them.
     call.require_allowed()?;
     let request = LogStreamRequest::decode(requests.single().await?)
         .map_err(|e| Status::new(Code::Internal, format!("undecodable LogStreamRequest: {e}")))?;
+    let since = match request.start_time {
+        Some(t) => Some(system_time(t)?),
+        None => None,
+    };
     match request.log_source.as_str() {
         "" | "agent" => {}
-        "ocserv" | "system" => {
-            return Err(Status::new(
-                Code::Unimplemented,
-                format!(
-                    "log source {:?} needs the ocserv management layer, which this version does not have",
-                    request.log_source
-                ),
-            ))
-        }
+        "ocserv" => return stream_syslog(&ocserv, true, since, request.follow, responses).await,
+        "system" => return stream_syslog(&ocserv, false, since, request.follow, responses).await,
         other => {
             return Err(Status::new(
                 Code::InvalidArgument,
@@ -56,10 +57,6 @@ async fn stream_logs(
             ))
         }
     }
-    let since = match request.start_time {
-        Some(t) => Some(system_time(t)?),
-        None => None,
-    };
     let mut from = 0;
     loop {
         let batch = ring.read(from, since, BATCH);
@@ -83,6 +80,43 @@ async fn stream_logs(
             future::poll_fn(|cx| ring.poll_beyond(from, cx)).await;
         }
     }
+}
+
+/// Syslog's lines (only ocserv's when `only_ocserv`) from `since` on; a line whose time cannot
+/// be read is sent. With `follow`, until the client cancels (which ends logread too).
+async fn stream_syslog(
+    ocserv: &Ocserv,
+    only_ocserv: bool,
+    since: Option<SystemTime>,
+    follow: bool,
+    responses: Responses,
+) -> Result<(), Status> {
+    let unavailable = |e: String| Status::new(Code::Unavailable, e);
+    let source = syslog::source(ocserv).map_err(unavailable)?;
+    let mut reader = syslog::Reader::open(&source, follow).map_err(unavailable)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let year = crate::utc::parts(now).0;
+    while let Some(text) = reader.next().await {
+        let Some(line) = syslog::parse(&text, year) else {
+            continue;
+        };
+        if (only_ocserv && !line.is_ocserv()) || line.time.zip(since).is_some_and(|(t, s)| t < s) {
+            continue;
+        }
+        let mut fields = HashMap::new();
+        fields.insert("program".to_string(), line.program);
+        let entry = LogEntry {
+            timestamp: line.time.map(timestamp),
+            level: line.level,
+            source: if only_ocserv { "ocserv" } else { "system" }.to_string(),
+            message: line.message,
+            fields,
+        };
+        responses.send(&entry.encode_to_vec()).await?;
+    }
+    Ok(())
 }
 
 fn entry(line: &Line) -> LogEntry {

@@ -138,6 +138,7 @@ mod tests {
             per_group_dir: dir.join("groups"),
             local_conf: dir.join("ocserv.conf.local"),
             backup_dir: dir.join("backup"),
+            ..Ocserv::default()
         }
     }
 

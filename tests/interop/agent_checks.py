@@ -202,8 +202,16 @@ if not quick:
     def sources():
         expect_code(grpc.StatusCode.INVALID_ARGUMENT,
                     lambda: list(stub.StreamLogs(agent_pb2.LogStreamRequest(log_source="kernel"), timeout=5)))
-        expect_code(grpc.StatusCode.UNIMPLEMENTED,
-                    lambda: list(stub.StreamLogs(agent_pb2.LogStreamRequest(log_source="ocserv"), timeout=5)))
+        ocserv = list(stub.StreamLogs(agent_pb2.LogStreamRequest(log_source="ocserv"), timeout=5))
+        assert [e.message for e in ocserv] == ["main: added user 'alice'",
+                                                "worker: a line from the future"], ocserv
+        assert all(e.source == "ocserv" and e.fields["program"] == "ocserv" for e in ocserv)
+        system = list(stub.StreamLogs(agent_pb2.LogStreamRequest(log_source="system"), timeout=5))
+        assert [e.fields["program"] for e in system] == ["ocserv", "dnsmasq", "ocserv"], system
+        later = agent_pb2.LogStreamRequest(log_source="ocserv")
+        later.start_time.FromSeconds(1861920000)  # 2029-01-01
+        assert [e.message for e in stub.StreamLogs(later, timeout=5)] == [
+            "worker: a line from the future"]
         raw = good.unary_stream("/agent.v1.AgentService/StreamLogs")
         expect_code(grpc.StatusCode.INTERNAL, lambda: list(raw(b"\xff\xff", timeout=5)))
 
