@@ -292,6 +292,16 @@ occtl_both show users
 diff <(cut -c1-54 "$work/occtl.out") <(cut -c1-54 "$work/ours.out") || fail "occtl show users differs"
 occtl_both show user nobody
 [ "$ours" = 2 ] || fail "show user nobody: exit $ours, want 2"
+alice_id=$(ip netns exec "$srv" occtl -s "$work/occtl.sock" --json show user alice | sed -n 's/.*"ID":  *\([0-9]*\).*/\1/p' | head -n1)
+[ -n "$alice_id" ] || fail "no ID for alice"
+occtl_both show id "$alice_id"
+diff <(grep -v 'Connected at\|RX\|TX' "$work/occtl.out") <(grep -v 'Connected at\|RX\|TX' "$work/ours.out") \
+	|| fail "occtl show id $alice_id differs"
+# Bans are off here (max-ban-score = 0): both print an empty list, in text and JSON.
+occtl_both show ip bans
+diff "$work/occtl.out" "$work/ours.out" || fail "occtl show ip bans differs"
+occtl_both --json show ip bans
+python3 tests/e2e/compare_occtl.py "$work/occtl.out" "$work/ours.out" || fail "occtl --json show ip bans differs"
 # ExecuteCommand over gRPC runs the same code: occtl's table, occtl's exit code, no shell.
 agent_call exec show users >"$work/exec.out" || fail "ExecuteCommand show users: $(cat "$work/exec.out")"
 ip netns exec "$srv" occtl -s "$work/occtl.sock" show users >"$work/occtl.out"
