@@ -35,4 +35,6 @@ pub mod portal;
 pub mod proto;
 pub mod resilience;
 pub mod services;
+#[cfg(test)]
+pub mod testutil;
 pub mod utc;

@@ -187,10 +187,7 @@ mod tests {
     use std::time::Duration;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("oa-log-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::testutil::fresh_dir(&format!("log-{name}"))
     }
 
     #[test]

@@ -4,18 +4,8 @@ use crate::proto::ocserv::ctl::StatusRep;
 use std::path::PathBuf;
 
 fn handlers(name: &str) -> (Handlers, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("dispatch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("users")).unwrap();
-    let ocserv = Ocserv {
-        config: dir.join("ocserv.conf"),
-        ctl_socket: Some(dir.join("ctl.socket")),
-        per_user_dir: dir.join("users"),
-        per_group_dir: dir.join("groups"),
-        local_conf: dir.join("ocserv.conf.local"),
-        backup_dir: dir.join("backup"),
-        ..Ocserv::default()
-    };
+    let dir = crate::testutil::fresh_dir(&format!("dispatch-{name}"));
+    let ocserv = crate::testutil::ocserv_under(&dir);
     let h = Handlers {
         command: Setup {
             ctl_socket: dir.join("ctl.socket"),

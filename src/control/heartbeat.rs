@@ -131,8 +131,7 @@ mod tests {
 
     #[test]
     fn without_ocserv_the_agent_says_degraded() {
-        let dir = std::env::temp_dir().join(format!("hb-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testutil::fresh_dir("heartbeat");
         std::fs::write(dir.join("stat"), "cpu  1 0 1 8 0 0 0 0\n").unwrap();
         std::fs::write(dir.join("loadavg"), "1.50 1 1 1/1 1\n").unwrap();
         let client = Client::new(dir.join("none.socket"), std::time::Duration::from_secs(1));

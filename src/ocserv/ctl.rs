@@ -372,9 +372,7 @@ mod tests {
     /// LIST_COOKIES and TERMINATE_SESSION through a stand-in ocserv.
     #[test]
     fn cookies_are_listed_and_a_session_ends_by_its_cookie() {
-        let dir = std::env::temp_dir().join(format!("ctl-cookies-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testutil::fresh_dir("ctl-cookies");
         let path = dir.join("s");
         let cookies = CookieListRep {
             cookies: vec![crate::proto::ocserv::ctl::CookieIntMsg {

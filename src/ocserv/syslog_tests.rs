@@ -65,8 +65,7 @@ fn settings(dir: &Path) -> Ocserv {
 
 #[test]
 fn without_logread_or_a_file_the_error_names_both() {
-    let dir = std::env::temp_dir().join(format!("syslog-none-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::fresh_dir("syslog-none");
     let err = source(&settings(&dir)).unwrap_err();
     assert!(err.contains("no-logread is not installed"), "{err}");
     assert!(err.contains("syslog does not exist"), "{err}");
@@ -74,9 +73,7 @@ fn without_logread_or_a_file_the_error_names_both() {
 
 #[test]
 fn a_followed_file_yields_new_whole_lines_and_survives_rotation() {
-    let dir = std::env::temp_dir().join(format!("syslog-file-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::fresh_dir("syslog-file");
     let file = dir.join("syslog");
     std::fs::write(
         &file,
@@ -113,9 +110,7 @@ fn a_followed_file_yields_new_whole_lines_and_survives_rotation() {
 
 #[test]
 fn logread_is_run_without_a_shell_and_ended_with_the_reader() {
-    let dir = std::env::temp_dir().join(format!("syslog-logread-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::fresh_dir("syslog-logread");
     // A stand-in logread: prints a line, and with -f waits like the real one.
     let program = dir.join("logread");
     std::fs::write(

@@ -2,19 +2,7 @@ use super::*;
 use std::fs;
 
 fn settings(name: &str) -> Ocserv {
-    let dir = std::env::temp_dir().join(format!("updcfg-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("users")).unwrap();
-    fs::create_dir_all(dir.join("groups")).unwrap();
-    Ocserv {
-        config: dir.join("ocserv.conf"),
-        ctl_socket: Some(dir.join("ctl.socket")),
-        per_user_dir: dir.join("users"),
-        per_group_dir: dir.join("groups"),
-        local_conf: dir.join("ocserv.conf.local"),
-        backup_dir: dir.join("backup"),
-        ..Ocserv::default()
-    }
+    crate::testutil::ocserv_under(&crate::testutil::fresh_dir(&format!("updcfg-{name}")))
 }
 
 fn request(kind: ConfigType, name: &str, content: &str) -> ConfigUpdateRequest {

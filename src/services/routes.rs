@@ -128,18 +128,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(name: &str) -> Ocserv {
-        let dir = std::env::temp_dir().join(format!("routes-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("users")).unwrap();
-        Ocserv {
-            config: dir.join("ocserv.conf"),
-            ctl_socket: Some(dir.join("none.socket")),
-            per_user_dir: dir.join("users"),
-            per_group_dir: dir.join("groups"),
-            local_conf: dir.join("ocserv.conf.local"),
-            backup_dir: dir.join("backup"),
-            ..Ocserv::default()
-        }
+        crate::testutil::ocserv_under(&crate::testutil::fresh_dir(&format!("routes-{name}")))
     }
 
     fn request(user: &str, routes: &[&str], params: &[(&str, &str)]) -> Vec<u8> {

@@ -206,10 +206,7 @@ mod tests {
         name: &str,
         replies: Vec<Option<(u8, Vec<u8>)>>,
     ) -> (PathBuf, std::thread::JoinHandle<Vec<u8>>) {
-        let dir = std::env::temp_dir().join(format!("vpn-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("s");
+        let path = crate::testutil::fresh_dir(&format!("vpn-{name}")).join("s");
         let server = crate::ocserv::ctl_fake::scripted(&path, replies);
         (path, server)
     }
