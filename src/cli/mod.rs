@@ -88,7 +88,7 @@ pub struct OcctlArgs {
     /// print JSON instead of text
     #[argh(switch)]
     pub json: bool,
-    /// show users | show status | show user NAME | show id ID | show ip bans |
+    /// show users | show status | show user NAME | show id ID | show ip bans | show events |
     /// disconnect user NAME | disconnect id ID | unban ip IP | reload
     #[argh(positional, greedy)]
     pub command: Vec<String>,

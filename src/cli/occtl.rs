@@ -27,6 +27,15 @@ fn socket(args: &OcctlArgs) -> Result<PathBuf, String> {
 }
 
 pub fn run(args: OcctlArgs) -> ExitCode {
+    if args.command == ["show", "events"] {
+        return match socket(&args) {
+            Ok(path) => events(Client::new(path, DEFAULT_TIMEOUT), args.json),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(FAILED)
+            }
+        };
+    }
     let request = match parse(&args.command) {
         Ok(r) => r,
         Err(e) => {
@@ -52,4 +61,68 @@ pub fn run(args: OcctlArgs) -> ExitCode {
             ExitCode::from(FAILED)
         }
     }
+}
+
+/// `show events`: the sessions now (as `show users` prints them), then a line per connect and
+/// disconnect until interrupted. Unlike occtl it outlives an ocserv restart: the stream is
+/// reopened (said on stderr). ocserv serves one event listener at a time.
+fn events(client: Client, json: bool) -> ExitCode {
+    use crate::ocserv::occtl_fmt as fmt;
+    use crate::ocserv::top::{Subscription, Update};
+    use std::io::Write;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let mut sub = Subscription::new(client);
+    let mut started = false;
+    async_io::block_on(async {
+        loop {
+            let out = match sub.next().await {
+                Update::Sessions(list) if !started => {
+                    started = true;
+                    if json {
+                        fmt::users_json(&list.user, now(), &crate::ocserv::occtl_cmd::counters)
+                    } else {
+                        format!(
+                            "{}\nPress CTRL+C to quit\n\n",
+                            fmt::users_table(&list.user, now())
+                        )
+                    }
+                }
+                Update::Sessions(list) => {
+                    eprintln!("events: reconnected ({} session(s))", list.user.len());
+                    continue;
+                }
+                Update::Event(e) => {
+                    let line = if json {
+                        fmt::event_json(&e, now())
+                    } else {
+                        fmt::event_line(&e, now())
+                    };
+                    match line {
+                        Some(l) => l + "\n",
+                        None => continue,
+                    }
+                }
+                Update::Lost(e) if !started => {
+                    eprintln!("ocserv-agent occtl: {e}");
+                    return ExitCode::from(FAILED);
+                }
+                Update::Lost(e) => {
+                    eprintln!("events: {e}; reconnecting");
+                    continue;
+                }
+            };
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::SUCCESS; // the reader went away (a closed pipe)
+            }
+        }
+    })
 }

@@ -180,15 +180,29 @@ impl Client {
         &self.path
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Connects and sends one request; the connection, for its reply (or replies).
+    pub(crate) async fn send(
+        &self,
+        command: Command,
+        payload: &[u8],
+    ) -> Result<Async<UnixStream>, CtlError> {
+        let frame = request(command, payload, Endian::HOST)?;
+        let mut stream = Async::<UnixStream>::connect(&self.path)
+            .await
+            .map_err(|e| CtlError::Connect(self.path.clone(), e))?;
+        stream.write_all(&frame).await.map_err(CtlError::Io)?;
+        stream.flush().await.map_err(CtlError::Io)?;
+        Ok(stream)
+    }
+
     /// Sends one request and returns the reply's payload.
     pub async fn call(&self, command: Command, payload: &[u8]) -> Result<Vec<u8>, CtlError> {
-        let frame = request(command, payload, Endian::HOST)?;
         let exchange = async {
-            let mut stream = Async::<UnixStream>::connect(&self.path)
-                .await
-                .map_err(|e| CtlError::Connect(self.path.clone(), e))?;
-            stream.write_all(&frame).await.map_err(CtlError::Io)?;
-            stream.flush().await.map_err(CtlError::Io)?;
+            let mut stream = self.send(command, payload).await?;
             read_reply(&mut stream, command).await
         };
         future::or(exchange, async {
@@ -300,7 +314,7 @@ fn safe_id_req(safe_id: &[u8]) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, CtlError> {
+pub(crate) fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, CtlError> {
     M::decode(payload).map_err(|e| CtlError::BadReply(e.to_string()))
 }
 
@@ -309,20 +323,31 @@ async fn read_reply(
     stream: &mut (impl AsyncReadExt + Unpin),
     command: Command,
 ) -> Result<Vec<u8>, CtlError> {
+    read_frame(stream, command, command.reply())
+        .await?
+        .ok_or(CtlError::NotSupported(command))
+}
+
+/// Reads one frame, which must carry command number `expect` (an answer to `command`);
+/// `None` when the stream ends before a header.
+pub(crate) async fn read_frame(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    command: Command,
+    expect: u8,
+) -> Result<Option<Vec<u8>>, CtlError> {
     let mut h = [0u8; 5];
     let mut got = 0;
     while got < h.len() {
         match stream.read(&mut h[got..]).await.map_err(CtlError::Io)? {
-            0 if got == 0 => return Err(CtlError::NotSupported(command)),
+            0 if got == 0 => return Ok(None),
             0 => return Err(CtlError::BadReply("reply cut inside its header".into())),
             n => got += n,
         }
     }
     let (cmd, len) = parse_header(h, Endian::HOST);
-    if cmd != command.reply() {
+    if cmd != expect {
         return Err(CtlError::BadReply(format!(
-            "command {cmd} to {command:?}, which expects {}",
-            command.reply()
+            "command {cmd} to {command:?}, which expects {expect}"
         )));
     }
     if len > MAX_REPLY {
@@ -343,7 +368,7 @@ async fn read_reply(
             payload.len()
         )));
     }
-    Ok(payload)
+    Ok(Some(payload))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod ctl_fake;
 pub mod occtl_cmd;
 pub mod occtl_fmt;
 pub mod syslog;
+pub mod top;
 
 /// A tun device's byte counters: (received from the client, sent to it), as occtl reads them
 /// from /sys/class/net/DEV/statistics; zeros when unreadable or when the name is not a plain

@@ -17,7 +17,7 @@ pub const NOT_FOUND: u8 = 2;
 
 /// The commands, as words on the command line.
 pub const USAGE: &str = "commands: show users | show status | show user NAME | show id ID | \
-show ip bans | disconnect user NAME | disconnect id ID | unban ip IP | reload";
+show ip bans | show events | disconnect user NAME | disconnect id ID | unban ip IP | reload";
 
 /// What was asked for, checked.
 #[derive(Debug, PartialEq, Eq)]

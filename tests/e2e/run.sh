@@ -454,5 +454,20 @@ agent_call sessions revoked >"$work/sessions.out"
 grep -q "^session id=$ended " "$work/sessions.out" && fail "session $ended still listed"
 logout "$revoked"
 
+step "ocserv-agent occtl show events: the sessions, then occtl's line for each connect and disconnect"
+ip netns exec "$srv" "$bin" occtl -s "$work/occtl.sock" show events >"$work/events.out" 2>&1 &
+events_pid=$!
+pids+=("$events_pid")
+for _ in $(seq 50); do grep -q 'Press CTRL+C to quit' "$work/events.out" && break; sleep 0.1; done
+login carol
+[ "$rc" = 0 ] || fail "carol: openconnect exit $rc, want 0"
+logout "$client_pid"
+for _ in $(seq 100); do grep -q "disconnect user 'carol'" "$work/events.out" && break; sleep 0.1; done
+kill -INT "$events_pid" 2>/dev/null || true
+grep -Eq "^default: connected user 'carol' \([0-9]+\) from 10\.199\.0\.2 with IP [0-9.]+$" "$work/events.out" \
+	|| fail "no connect line: $(cat "$work/events.out")"
+grep -Eq "^default: disconnect user 'carol' \([0-9]+\) from 10\.199\.0\.2 with IP [0-9.]+ \(reason: user disconnected, time: +[0-9]+s\)$" "$work/events.out" \
+	|| fail "no disconnect line: $(cat "$work/events.out")"
+
 "$bin" status -c "$conf"
 step "passed"

@@ -6,10 +6,12 @@
 //! Everything is a pure function of the reply, the time and the interface counters, so it is
 //! tested without an ocserv; `cli/occtl.rs` supplies the three.
 
+mod events;
 mod json;
 mod status;
 mod users;
 
+pub use events::{event_json, event_line};
 pub use json::quote;
 pub use status::{bans_json, bans_text, status_json, status_text};
 pub use users::{user_detail, users_json, users_table};

@@ -5,12 +5,12 @@ use super::{human_bytes, interval, local_time, state, Counters};
 use crate::proto::ocserv::ctl::UserInfoRep;
 use std::fmt::Write;
 
-fn text(v: &Option<String>) -> &str {
+pub(super) fn text(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
 /// The client's VPN address: ocserv calls it `local_ip` (and the server's `remote_ip`).
-fn vpn_ip(u: &UserInfoRep) -> &str {
+pub(super) fn vpn_ip(u: &UserInfoRep) -> &str {
     match text(&u.local_ip) {
         "" => text(&u.local_ip6),
         v4 => v4,
