@@ -222,6 +222,12 @@ impl Client {
         self.boolean(Command::Reload, &[]).await
     }
 
+    /// STOP: ocserv shuts down. Nothing the portal can reach calls it; it is here so that the
+    /// client speaks every command.
+    pub async fn stop(&self) -> Result<bool, CtlError> {
+        self.boolean(Command::Stop, &[]).await
+    }
+
     /// LIST: every session.
     pub async fn list(&self) -> Result<UserListRep, CtlError> {
         decode(&self.call(Command::List, &[]).await?)
@@ -413,6 +419,7 @@ mod tests {
                 Some((110, cookies.encode_to_vec())),
                 Some((113, vec![0x08, 0x01])),
                 None,
+                Some((103, vec![0x08, 0x01])),
             ],
         );
         let client = Client::new(&path, Duration::from_secs(5));
@@ -425,7 +432,8 @@ mod tests {
             matches!(err, CtlError::NotSupported(Command::TerminateSession)),
             "{err}"
         );
-        assert_eq!(server.join().unwrap(), [12, 15, 15]);
+        assert!(future::block_on(client.stop()).unwrap());
+        assert_eq!(server.join().unwrap(), [12, 15, 15, 3]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -104,12 +104,21 @@ start_portal
 
 # ---- our daemon
 conf=$work/agent.conf
-write_conf() { # fail_mode [replace_oldest for carol's one-session rule]
+# write_conf fail_mode [replace_oldest for carol's one-session rule]; $grpc_extra (a line for
+# the grpc section) and $control (enables the dial-out stream) are added when set.
+grpc_extra= control=
+write_conf() {
 	cat >"$conf" <<-EOF
 	config agent 'main'
 		option socket '$work/agent.sock'
 		option hook_timeout 5s
 		option log_level debug
+		option id '${control:+scripted-}e2e'
+	config control 'control'
+		option enabled ${control:-0}
+		option address '127.0.0.1:$portal_port'
+		option server_name 'localhost'
+		option heartbeat_interval 1s
 	config portal 'portal'
 		option enabled 1
 		option address '127.0.0.1:$portal_port'
@@ -136,6 +145,7 @@ write_conf() { # fail_mode [replace_oldest for carol's one-session rule]
 		option ca '$work/pki/ca.pem'
 		option cert '$work/pki/server.pem'
 		option key '$work/pki/server.key'
+		$grpc_extra
 	config rule 'carol'
 		option action allow
 		list user 'carol'
@@ -250,6 +260,17 @@ logout() {
 	kill -INT "$1" 2>/dev/null || return 0 # already gone
 	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 	fail "openconnect $1 did not exit"
+}
+# reload_agent: SIGHUP, then waits until the daemon counts one more reload
+reload_agent() {
+	local reloads
+	reloads=$("$bin" status --json -c "$conf" | sed -n 's/.*"reloads":\([0-9]*\).*/\1/p')
+	kill -HUP "$daemon_pid"
+	for _ in $(seq 50); do
+		"$bin" status --json -c "$conf" | grep -q "\"reloads\":$((reloads + 1))," && return 0
+		sleep 0.1
+	done
+	fail "the daemon did not reload: $(tail -3 "$work/agent.log")"
 }
 # wait_event PATTERN: waits up to 15 s for a report matching PATTERN in the portal's record
 wait_event() {
@@ -390,12 +411,7 @@ login carol
 grep -q "user has 1 session(s) in ocserv; rule 'carol' allows 1" "$work/agent.log" \
 	|| fail "the daemon did not count carol's session in ocserv"
 write_conf close 1
-reloads=$("$bin" status --json -c "$conf" | sed -n 's/.*"reloads":\([0-9]*\).*/\1/p')
-kill -HUP "$daemon_pid"
-for _ in $(seq 50); do
-	"$bin" status --json -c "$conf" | grep -q "\"reloads\":$((reloads + 1))," && break
-	sleep 0.1
-done
+reload_agent
 login carol
 [ "$rc" = 0 ] || fail "carol with replace_oldest: openconnect exit $rc, want 0"
 carol_second=$client_pid
@@ -468,6 +484,30 @@ grep -Eq "^default: connected user 'carol' \([0-9]+\) from 10\.199\.0\.2 with IP
 	|| fail "no connect line: $(cat "$work/events.out")"
 grep -Eq "^default: disconnect user 'carol' \([0-9]+\) from 10\.199\.0\.2 with IP [0-9.]+ \(reason: user disconnected, time: +[0-9]+s\)$" "$work/events.out" \
 	|| fail "no disconnect line: $(cat "$work/events.out")"
+
+step "a mutating RPC from a client certificate not on grpc.allowed_client is PERMISSION_DENIED"
+grpc_extra="list allowed_client 'someone.else.example'"
+write_conf close 1
+reload_agent
+agent_call disconnect carol all >"$work/denied.out" && fail "DisconnectUser ran: $(cat "$work/denied.out")"
+grep -q '^error PERMISSION_DENIED' "$work/denied.out" || fail "$(cat "$work/denied.out")"
+agent_call config user carol 'mtu = 1400' >"$work/denied.out" && fail "UpdateConfig ran"
+grep -q '^error PERMISSION_DENIED' "$work/denied.out" || fail "$(cat "$work/denied.out")"
+grpc_extra=
+
+step "the dial-out control stream: heartbeats with ocserv's state, a command run on the real ocserv"
+control=1
+write_conf close 1
+reload_agent
+for _ in $(seq 150); do grep -q '"request_id": "cmd-1"' "$events" && break; sleep 0.1; done
+grep '"request_id": "cmd-1"' "$events" | grep -q '"success": "true"' \
+	|| fail "show status over the control stream: $(grep cmd-1 "$events")"
+grep '"request_id": "cmd-1"' "$events" | grep -q 'Status: online' || fail "$(grep cmd-1 "$events")"
+grep '"kind": "heartbeat"' "$events" | grep -q '"status": 1, .*"ocserv_running": true' \
+	|| fail "no HEALTHY heartbeat with ocserv running: $(grep heartbeat "$events" | tail -2)"
+control=
+write_conf close 1
+reload_agent
 
 "$bin" status -c "$conf"
 step "passed"

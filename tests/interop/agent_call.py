@@ -57,8 +57,12 @@ if what == "sessions":
         print(f"session id={s.session_id} user={s.username} vpn_ip={s.vpn_ip} "
               f"client_ip={s.client_ip} device={s.device_id} in={s.bytes_in} out={s.bytes_out}")
 elif what == "disconnect":
-    r = vpn.DisconnectUser(agent_pb2.DisconnectUserRequest(
-        username=args[0], reason="e2e", disconnect_all_sessions=args[1] == "all"), timeout=15)
+    try:
+        r = vpn.DisconnectUser(agent_pb2.DisconnectUserRequest(
+            username=args[0], reason="e2e", disconnect_all_sessions=args[1] == "all"),
+            timeout=15)
+    except grpc.RpcError as e:
+        fail(e)
     print(f"success={r.success} disconnected={r.sessions_disconnected} note={r.error_message!r}")
     sys.exit(0 if r.success else 1)
 elif what == "notify-connect":
