@@ -97,12 +97,19 @@ fn memory(meminfo: &str) -> (u64, u64) {
     }
 }
 
+/// The first field of /proc/loadavg, which the kernel writes as `N.NN`. Read as integers:
+/// parsing text as f64 would link std's float parser (about 20 KB on armv7) for this one field.
 fn load1(loadavg: &str) -> f64 {
-    loadavg
-        .split_whitespace()
-        .next()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0.0)
+    let Some(first) = loadavg.split_whitespace().next() else {
+        return 0.0;
+    };
+    let (whole, frac) = first.split_once('.').unwrap_or((first, ""));
+    let frac = format!("{frac:0<2}");
+    let hundredths = frac.get(..2).and_then(|f| f.parse::<u32>().ok());
+    let (Ok(whole), Some(hundredths)) = (whole.parse::<u32>(), hundredths) else {
+        return 0.0;
+    };
+    f64::from(whole) + f64::from(hundredths) / 100.0
 }
 
 #[cfg(test)]
@@ -126,7 +133,11 @@ mod tests {
         assert_eq!(memory(meminfo), (1_024_000, 614_400));
         assert_eq!(memory(""), (0, 0));
         assert_eq!(load1("0.42 0.30 0.10 1/80 1234\n"), 0.42);
+        assert_eq!(load1("12.5 1 1 1/1 1"), 12.5);
+        assert_eq!(load1("3 1 1 1/1 1"), 3.0);
         assert_eq!(load1(""), 0.0);
+        assert_eq!(load1("x.yy 1"), 0.0);
+        assert_eq!(load1("1.€ 1"), 0.0);
     }
 
     #[test]
