@@ -1,7 +1,8 @@
 //! Strict JSON checking in front of nanoserde.
 //!
-//! nanoserde's decoder panics on some malformed input (skipping an unknown field hits an
-//! `unimplemented!`), and under `panic = "abort"` that would end the daemon. Everything that
+//! nanoserde's decoder panics on some malformed input (skipping an unknown field whose value
+//! is not a value reaches a macro that panics), and under `panic = "abort"` that would end the
+//! daemon. Everything that
 //! decodes JSON from outside (the hook socket, the outbox journal on disk, config content sent by
 //! the portal) goes through [`decode`], which first checks the text against RFC 8259 with a
 //! nesting limit; given valid JSON, nanoserde only returns errors. nanoserde also skips unknown

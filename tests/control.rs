@@ -162,13 +162,7 @@ fn a_reload_closes_and_reopens_the_stream() {
     let portal = Portal::start_with(&pki, 0, Some(&record));
     let config = config(&dir, &pki, portal.port);
     let d = Daemon::start(&config);
-    let wait_daemon = |what: &str| {
-        let until = Instant::now() + Duration::from_secs(60);
-        while !d.stderr().contains(what) {
-            assert!(Instant::now() < until, "no {what:?} in:\n{}", d.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let wait_daemon = |what: &str| d.wait_stderr_within(what, Duration::from_secs(60));
     wait_lines(&record, "stream 2 answered", |l| {
         has(l, &["\"stream\": 2", "\"request_id\": \"cmd-2\""])
     });

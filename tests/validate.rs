@@ -11,7 +11,7 @@ use prost::Message;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LIST: u8 = 4;
 const TERMINATE_ID: u8 = 14;
@@ -81,14 +81,10 @@ fn sessions_the_portal_refuses_are_terminated_and_the_rest_stay() {
     );
     std::fs::write(&config, text).unwrap();
     let d = Daemon::start(&config);
-    let until = Instant::now() + Duration::from_secs(60);
-    while !d
-        .stderr()
-        .contains("validate: 4 session(s) checked, 2 ended, 1 without an answer")
-    {
-        assert!(Instant::now() < until, "no sweep:\n{}", d.stderr());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    d.wait_stderr_within(
+        "validate: 4 session(s) checked, 2 ended, 1 without an answer",
+        Duration::from_secs(60),
+    );
     let mut ids = ended.lock().unwrap().clone();
     ids.sort_unstable();
     ids.dedup();

@@ -69,12 +69,8 @@ pub fn run(args: OcctlArgs) -> ExitCode {
 fn events(client: Client, json: bool) -> ExitCode {
     use crate::ocserv::occtl_fmt as fmt;
     use crate::ocserv::top::{Subscription, Update};
+    use crate::utc::now;
     use std::io::Write;
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    };
     let mut sub = Subscription::new(client);
     let mut started = false;
     async_io::block_on(async {

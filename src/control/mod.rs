@@ -12,7 +12,7 @@ use crate::config::{Config, Control};
 use crate::grpc::client::{backoff, CallOptions, Channel, Sender, Settings};
 use crate::grpc::metadata::Metadata;
 use crate::grpc::status::{Code, Status};
-use crate::grpc::tls::{client_config, TlsFiles};
+use crate::grpc::tls::TlsFiles;
 use crate::ocserv::ctl::Client;
 use crate::proto::agent::v1::{agent_message, AgentMessage, ServerMessage};
 use async_executor::LocalExecutor;
@@ -99,9 +99,8 @@ fn settings(config: &Config) -> Result<Settings, String> {
     else {
         return Err("control needs address, ca, cert and key".into());
     };
-    let tls = client_config(TlsFiles { ca, cert, key }, config.grpc.allow_tls12)
-        .map_err(|e| format!("control TLS: {e}"))?;
-    Ok(Settings::new(address, c.server_name.as_deref(), tls))
+    let files = TlsFiles { ca, cert, key };
+    crate::portal::link(config, "control", address, c.server_name.as_deref(), files)
 }
 
 /// One stream's worth of state.

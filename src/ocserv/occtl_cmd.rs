@@ -8,6 +8,7 @@
 
 use crate::ocserv::ctl::{Client, CtlError};
 use crate::ocserv::occtl_fmt::{self as fmt, Counters};
+use crate::utc::now;
 use std::net::IpAddr;
 
 /// Exit status of a command ocserv refused or that failed.
@@ -104,12 +105,6 @@ pub const VERBS: &[&str] = &[
 pub fn counters(dev: &str) -> Counters {
     let (rx, tx) = crate::ocserv::tun_counters(dev);
     Counters { rx, tx }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Runs a request: the text to print and the exit status.

@@ -32,15 +32,28 @@ fn settings(config: &Config) -> Result<Option<Settings>, String> {
     else {
         return Ok(None);
     };
-    // The same TLS floor as our own endpoint: 1.3 unless grpc.allow_tls12.
-    let tls = client_config(TlsFiles { ca, cert, key }, config.grpc.allow_tls12)
-        .map_err(|e| format!("portal TLS: {e}"))?;
-    let mut settings = Settings::new(address, server_name.as_deref(), tls);
+    let files = TlsFiles { ca, cert, key };
+    let mut settings = link(config, "portal", address, server_name.as_deref(), files)?;
     // A connection is made inside a call and ends with the call's deadline anyway; an operator
     // who gives calls longer than the default connect timeout (a slow uplink, a slow CPU doing
     // the handshake) means that the connection may take that long too.
     settings.connect_timeout = settings.connect_timeout.max(*timeout);
     Ok(Some(settings))
+}
+
+/// Client settings for a link to the portal's side (the portal itself, the control server),
+/// with the same TLS floor as our own endpoint: 1.3 unless grpc.allow_tls12. `what` names the
+/// link in errors.
+pub fn link(
+    config: &Config,
+    what: &str,
+    address: &str,
+    server_name: Option<&str>,
+    files: TlsFiles,
+) -> Result<Settings, String> {
+    let tls =
+        client_config(files, config.grpc.allow_tls12).map_err(|e| format!("{what} TLS: {e}"))?;
+    Ok(Settings::new(address, server_name, tls))
 }
 
 #[cfg(test)]

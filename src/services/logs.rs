@@ -94,10 +94,7 @@ async fn stream_syslog(
     let unavailable = |e: String| Status::new(Code::Unavailable, e);
     let source = syslog::source(ocserv).map_err(unavailable)?;
     let mut reader = syslog::Reader::open(&source, follow).map_err(unavailable)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let year = crate::utc::parts(now).0;
+    let year = crate::utc::parts(crate::utc::now()).0;
     while let Some(text) = reader.next().await {
         let Some(line) = syslog::parse(&text, year) else {
             continue;

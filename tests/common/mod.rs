@@ -194,7 +194,12 @@ impl Daemon {
 
     /// Waits until the daemon's stderr contains `needle` (the log reader runs on its own thread).
     pub fn wait_stderr(&self, needle: &str) {
-        let until = Instant::now() + Duration::from_secs(5);
+        self.wait_stderr_within(needle, Duration::from_secs(5));
+    }
+
+    /// [`Daemon::wait_stderr`] with its own limit (for what takes a reconnect or a sweep).
+    pub fn wait_stderr_within(&self, needle: &str, limit: Duration) {
+        let until = Instant::now() + limit;
         while !self.stderr().contains(needle) {
             assert!(
                 Instant::now() < until,
