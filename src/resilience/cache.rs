@@ -16,6 +16,13 @@
 //! `CheckPolicyResponse` and passes it as `ttl_cap`; `0` means "do not cache"). After that the
 //! entry is *stale* for `stale_ttl`: [`DecisionCache::get`] no longer returns it, only
 //! [`DecisionCache::get_stale`] does, which the engine calls only when the portal has failed.
+//!
+//! An entry keeps when it was stored and the portal's cap, not a deadline: its windows are
+//! worked out from the TTLs in force at each read, so a reload that shortens a TTL applies to
+//! what is already cached (an allow stored under `cache_ttl 10m` is not served after a reload to
+//! `cache_ttl 0`). [`DecisionCache::resize`] applies a new capacity, keeping the most recent
+//! entries, and [`DecisionCache::sweep_some`] drops dead entries a bounded number of slots at a
+//! time, so a timer can keep the count of live entries honest without a long pause.
 
 use hashbrown::HashTable;
 use std::fmt;
@@ -133,8 +140,19 @@ struct Entry<V> {
     /// Reused across the slot's lives, so a warm cache rarely allocates even on insert.
     key: Vec<u8>,
     value: Option<V>,
-    fresh_until: Instant,
-    stale_until: Instant,
+    /// When the decision was stored.
+    at: Instant,
+    kind: Kind,
+    /// The portal's cap on this decision's TTL.
+    cap: Option<Duration>,
+}
+
+/// Where an entry stands at one instant, under the TTLs in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Age {
+    Fresh,
+    Stale,
+    Dead,
 }
 
 /// A slot's place in the recency list (or the free list, through `next`). Kept apart from the
@@ -158,6 +176,8 @@ pub struct DecisionCache<V> {
     /// Slots emptied by invalidation or expiry, chained through `next`.
     free: u32,
     len: u32,
+    /// Where the next [`DecisionCache::sweep_some`] starts.
+    cursor: u32,
     stats: Stats,
 }
 
@@ -179,6 +199,7 @@ impl<V> DecisionCache<V> {
             tail: NIL,
             free: NIL,
             len: 0,
+            cursor: 0,
             stats: Stats {
                 capacity,
                 ..Stats::default()
@@ -192,17 +213,14 @@ impl<V> DecisionCache<V> {
             self.stats.misses = self.stats.misses.wrapping_add(1);
             return None;
         };
-        let (fresh_until, stale_until) = {
-            let e = &self.slots[i as usize];
-            (e.fresh_until, e.stale_until)
-        };
-        if fresh_until > now {
+        let age = self.age(i, now);
+        if age == Age::Fresh {
             self.stats.hits = self.stats.hits.wrapping_add(1);
             self.touch(i);
             return self.slots[i as usize].value.as_ref();
         }
         self.stats.misses = self.stats.misses.wrapping_add(1);
-        if stale_until <= now {
+        if age == Age::Dead {
             self.remove_slot(i);
             self.stats.expirations = self.stats.expirations.wrapping_add(1);
         }
@@ -212,7 +230,7 @@ impl<V> DecisionCache<V> {
     /// A decision within its stale window (or still fresh): only for when the portal failed.
     pub fn get_stale(&mut self, key: &CacheKey, now: Instant) -> Option<&V> {
         let i = self.find(key.as_bytes())?;
-        if self.slots[i as usize].stale_until <= now {
+        if self.age(i, now) == Age::Dead {
             self.remove_slot(i);
             self.stats.expirations = self.stats.expirations.wrapping_add(1);
             return None;
@@ -232,25 +250,20 @@ impl<V> DecisionCache<V> {
         ttl_cap: Option<Duration>,
         now: Instant,
     ) {
-        let configured = match kind {
-            Kind::Allow => self.settings.allow_ttl,
-            Kind::Deny => self.settings.deny_ttl,
-        };
-        let ttl = ttl_cap.map_or(configured, |cap| cap.min(configured));
-        if ttl.is_zero() {
+        if self.ttl(kind, ttl_cap).is_zero() {
             self.invalidate(key);
             return;
         }
-        let fresh_until = now + ttl;
-        let stale_until = fresh_until + self.settings.stale_ttl;
         self.stats.inserts = self.stats.inserts.wrapping_add(1);
+        self.place(key.as_bytes(), value, kind, ttl_cap, now);
+    }
 
-        let bytes = key.as_bytes();
+    /// Puts a decision stored at `at` in front of the recency list.
+    fn place(&mut self, bytes: &[u8], value: V, kind: Kind, cap: Option<Duration>, at: Instant) {
         if let Some(i) = self.find(bytes) {
             let entry = &mut self.slots[i as usize];
             entry.value = Some(value);
-            entry.fresh_until = fresh_until;
-            entry.stale_until = stale_until;
+            (entry.at, entry.kind, entry.cap) = (at, kind, cap);
             self.touch(i);
             return;
         }
@@ -261,13 +274,42 @@ impl<V> DecisionCache<V> {
         entry.key.clear();
         entry.key.extend_from_slice(bytes);
         entry.value = Some(value);
-        entry.fresh_until = fresh_until;
-        entry.stale_until = stale_until;
+        (entry.at, entry.kind, entry.cap) = (at, kind, cap);
         let slots = &self.slots;
         self.table
             .insert_unique(hash, i, |&j| slots[j as usize].hash);
         self.push_front(i);
         self.len += 1;
+    }
+
+    /// The TTL in force for a decision of `kind` with the portal's `cap`.
+    fn ttl(&self, kind: Kind, cap: Option<Duration>) -> Duration {
+        let configured = match kind {
+            Kind::Allow => self.settings.allow_ttl,
+            Kind::Deny => self.settings.deny_ttl,
+        };
+        cap.map_or(configured, |cap| cap.min(configured))
+    }
+
+    /// Slot `i`'s age at `now` under the TTLs in force. Elapsed time is measured from the
+    /// entry (never `at + ttl`, which could overflow for long TTLs); a clock that went back
+    /// counts as no time elapsed.
+    fn age(&self, i: u32, now: Instant) -> Age {
+        let e = &self.slots[i as usize];
+        let elapsed = now.saturating_duration_since(e.at);
+        let ttl = self.ttl(e.kind, e.cap);
+        if ttl.is_zero() {
+            // A TTL of zero in force now means "do not cache": nothing of it is served,
+            // not even stale.
+            return Age::Dead;
+        }
+        if elapsed < ttl {
+            Age::Fresh
+        } else if elapsed - ttl < self.settings.stale_ttl {
+            Age::Stale
+        } else {
+            Age::Dead
+        }
     }
 
     /// Drops one decision; returns whether there was one.
@@ -305,25 +347,71 @@ impl<V> DecisionCache<V> {
         }
     }
 
-    /// Drops decisions past their stale window; returns how many. Run it periodically so
-    /// memory held by dead entries is returned even for keys nobody asks for again.
+    /// Drops decisions past their stale window; returns how many. Visits every entry: for
+    /// tests and small caches; the daemon's timer uses [`DecisionCache::sweep_some`].
     pub fn sweep(&mut self, now: Instant) -> u32 {
-        let dead: Vec<u32> = self
-            .live_slots()
-            .filter(|&i| self.slots[i as usize].stale_until <= now)
-            .collect();
-        for &i in &dead {
-            self.remove_slot(i);
-        }
-        self.stats.expirations = self.stats.expirations.wrapping_add(dead.len() as u32);
-        dead.len() as u32
+        let n = self.slots.len() as u32;
+        self.sweep_some(now, n)
     }
 
-    /// New TTLs (config reload). A new capacity needs a new cache.
+    /// Looks at the next `max_slots` slots (wrapping around) and drops those whose decision is
+    /// past its stale window under the TTLs in force; returns how many. The work per call is
+    /// bounded, so a timer can run it often without stalling the daemon's one thread, and
+    /// memory held by keys nobody asks for again is returned.
+    pub fn sweep_some(&mut self, now: Instant, max_slots: u32) -> u32 {
+        let total = self.slots.len() as u32;
+        let mut dropped = 0;
+        for _ in 0..max_slots.min(total) {
+            if self.cursor >= total {
+                self.cursor = 0;
+            }
+            let i = self.cursor;
+            self.cursor += 1;
+            if self.slots[i as usize].value.is_some() && self.age(i, now) == Age::Dead {
+                self.remove_slot(i);
+                dropped += 1;
+            }
+        }
+        self.stats.expirations = self.stats.expirations.wrapping_add(dropped);
+        dropped
+    }
+
+    /// New TTLs (config reload). They apply at once to every cached decision: an entry is
+    /// never served past the TTLs in force.
     pub fn update_ttls(&mut self, allow_ttl: Duration, deny_ttl: Duration, stale_ttl: Duration) {
         self.settings.allow_ttl = allow_ttl;
         self.settings.deny_ttl = deny_ttl;
         self.settings.stale_ttl = stale_ttl;
+    }
+
+    /// A new capacity (config reload): the most recently used entries are kept, up to the
+    /// new capacity, with their stored times; memory for the new size is reserved now.
+    pub fn resize(&mut self, capacity: u32) {
+        let capacity = capacity.max(1);
+        if capacity == self.settings.capacity {
+            return;
+        }
+        let order: Vec<u32> = self.live_slots().take(capacity as usize).collect();
+        let mut next = DecisionCache::new(Settings {
+            capacity,
+            ..self.settings.clone()
+        });
+        next.stats = Stats {
+            capacity,
+            size: 0,
+            ..self.stats
+        };
+        let dropped = self.len - order.len() as u32;
+        next.stats.evictions = next.stats.evictions.wrapping_add(dropped);
+        // Oldest first, so the most recent ends up in front.
+        for &i in order.iter().rev() {
+            let e = &mut self.slots[i as usize];
+            if let Some(value) = e.value.take() {
+                let (key, kind, cap, at) = (std::mem::take(&mut e.key), e.kind, e.cap, e.at);
+                next.place(&key, value, kind, cap, at);
+            }
+        }
+        *self = next;
     }
 
     pub fn stats(&self) -> Stats {
@@ -377,8 +465,9 @@ impl<V> DecisionCache<V> {
                 hash: 0,
                 key: Vec::new(),
                 value: None,
-                fresh_until: Instant::now(),
-                stale_until: Instant::now(),
+                at: Instant::now(),
+                kind: Kind::Deny,
+                cap: None,
             });
             self.links.push(Link {
                 prev: NIL,

@@ -195,6 +195,85 @@ fn memory_is_reserved_once() {
 }
 
 #[test]
+fn shorter_ttls_apply_to_decisions_already_cached() {
+    let mut c = DecisionCache::new(settings(4));
+    let t = Instant::now();
+    let (a, d) = (key("a", &[]), key("d", &[]));
+    c.update_ttls(secs(600), secs(30), secs(1800));
+    c.insert(&a, 1, Kind::Allow, None, t);
+    c.insert(&d, 2, Kind::Deny, None, t);
+    assert_eq!(c.get(&a, t + secs(100)), Some(&1));
+    // Reload to cache_ttl 0: the allow stored under 10 m is not served, not even stale.
+    c.update_ttls(secs(0), secs(30), secs(1800));
+    assert_eq!(c.get(&a, t + secs(100)), None);
+    assert_eq!(c.get_stale(&a, t + secs(100)), None);
+    // A shorter stale window applies too.
+    c.update_ttls(secs(60), secs(30), secs(10));
+    assert_eq!(c.get_stale(&d, t + secs(39)), Some(&2));
+    assert_eq!(c.get_stale(&d, t + secs(40)), None);
+    // Longer TTLs lengthen nothing past the portal's cap.
+    let k = key("capped", &[]);
+    c.insert(&k, 3, Kind::Allow, Some(secs(5)), t);
+    c.update_ttls(secs(3600), secs(30), secs(0));
+    assert_eq!(c.get(&k, t + secs(5)), None);
+}
+
+#[test]
+fn a_new_capacity_keeps_the_most_recent_entries() {
+    let mut c = DecisionCache::new(settings(8));
+    let t = Instant::now();
+    for i in 0..8u32 {
+        c.insert(
+            &key(&format!("u{i}"), &[]),
+            i,
+            Kind::Allow,
+            None,
+            t + secs(u64::from(i)),
+        );
+    }
+    c.get(&key("u0", &[]), t + secs(9)); // u0 is now the most recent
+    c.resize(3);
+    assert_eq!(c.len(), 3);
+    assert_eq!(c.stats().capacity, 3);
+    assert_eq!(c.stats().evictions, 5);
+    for (user, there) in [("u0", true), ("u7", true), ("u6", true), ("u5", false)] {
+        assert_eq!(
+            c.get_stale(&key(user, &[]), t + secs(10)).is_some(),
+            there,
+            "{user}"
+        );
+    }
+    // Stored times survive: u6 was stored at t+6 and expires at t+6+300.
+    assert_eq!(c.get(&key("u6", &[]), t + secs(305)), Some(&6));
+    assert_eq!(c.get(&key("u6", &[]), t + secs(306)), None);
+    // Growing keeps everything and makes room.
+    c.resize(16);
+    assert_eq!(c.len(), 3);
+    for i in 10..23u32 {
+        c.insert(&key(&format!("n{i}"), &[]), i, Kind::Allow, None, t);
+    }
+    assert_eq!(c.len(), 16);
+    assert_eq!(c.live_slots().count(), 16);
+    assert_eq!(c.table.len(), 16);
+}
+
+#[test]
+fn sweep_some_visits_a_bounded_number_of_slots() {
+    let mut c = DecisionCache::new(settings(100));
+    let t = Instant::now();
+    for i in 0..100u32 {
+        c.insert(&key(&i.to_string(), &[]), i, Kind::Deny, None, t);
+    }
+    let dead = t + secs(30 + 1800);
+    assert_eq!(c.sweep_some(dead, 30), 30);
+    assert_eq!(c.len(), 70);
+    assert_eq!(c.sweep_some(dead, 30), 30);
+    assert_eq!(c.sweep_some(dead, 1000), 40, "wraps, never past the slab");
+    assert!(c.is_empty());
+    assert_eq!(c.stats().expirations, 100);
+}
+
+#[test]
 fn ttl_changes_apply_to_new_inserts() {
     let mut c = DecisionCache::new(settings(4));
     let t = Instant::now();
