@@ -7,7 +7,7 @@
 //! - [`ipc`]: the local socket between the hook and the daemon;
 //! - [`json`]: strict JSON checking in front of nanoserde;
 //! - [`daemon`]: start-up, signals, reload and shutdown;
-//! - [`logger`]: stderr or syslog output for the `log` facade;
+//! - [`logger`]: stderr or syslog output for the `log` facade; [`log_limit`]: rate-limited lines;
 //! - [`resilience`]: circuit breaker, decision cache, fail modes, coalescing;
 //! - [`portal`]: the portal client (CheckPolicy); [`grpc`]: gRPC over HTTP/2, both ends;
 //! - [`control`]: the dial-out control stream (heartbeats up, the portal's orders down);
@@ -27,6 +27,7 @@ pub mod fsutil;
 pub mod grpc;
 pub mod ipc;
 pub mod json;
+pub mod log_limit;
 pub mod log_ring;
 pub mod logger;
 pub mod metrics;

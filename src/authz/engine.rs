@@ -1,62 +1,38 @@
 //! The decision for one ocserv event: local rules → (portal enabled) fresh cache → one portal
-//! call per key at a time → circuit breaker → CheckPolicy → cache; on portal failure the fail
-//! mode (open / close / stale). Disconnects and host updates are never denied.
+//! call per key at a time → circuit breaker → CheckPolicy → the gate (outcome rule, cache,
+//! fail mode). Disconnects and host updates are never denied.
+//!
+//! A connect has a budget ([`Budget`]): `agent.hook_timeout` less a margin, shared by counting
+//! the user's sessions, the portal call and ending old sessions for `replace_oldest`. Its
+//! effects (ending old sessions, recording the new one; the daemon's report follows) come last
+//! and only while the asker still waits: a decision that can no longer be delivered changes
+//! nothing and is a deny.
 //!
 //! Everything here runs on the daemon's one thread; state sits in `RefCell`s that are never
 //! borrowed across an `.await`.
 
-use super::live;
+use super::gate::{Gate, Outcome};
+use super::live::{self, Limit};
 use super::policy::{self, Local};
 use super::request::{Reason, SessionEvent};
 use super::sessions::{Session, Sessions};
 use crate::config::{Config, Verdict};
 use crate::grpc::client::Channel;
-use crate::grpc::status::{Code, Status};
 use crate::ocserv::conf::ctl_socket;
 use crate::ocserv::ctl::Client;
-use crate::portal::auth::{self, Answer, Failure};
+use crate::portal::auth::{self, Failure};
 use crate::resilience::breaker::{Breaker, Transition};
-use crate::resilience::cache::{CacheKey, DecisionCache, Kind};
+use crate::resilience::breaker_settings;
+use crate::resilience::cache::CacheKey;
 use crate::resilience::clock::SystemClock;
-use crate::resilience::failmode::{FailPolicy, Fallback};
 use crate::resilience::singleflight::SingleFlight;
-use crate::resilience::{breaker_settings, cache_settings};
+use async_io::Timer;
+use futures_lite::future;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Where a decision came from (for the reply, logs, status and metrics).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Local,
-    Portal,
-    Cache,
-    Stale,
-    FailOpen,
-    FailClose,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Local => "local",
-            Source::Portal => "portal",
-            Source::Cache => "cache",
-            Source::Stale => "stale",
-            Source::FailOpen => "fail-open",
-            Source::FailClose => "fail-close",
-        }
-    }
-}
-
-/// The answer for one event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
-    pub allow: bool,
-    pub source: Source,
-    /// Why, in words for ocserv's log and the operator.
-    pub reason: String,
-}
+pub use super::decision::{Decision, Source};
 
 /// Decision counters (wrapping u32: no 64-bit atomics on MIPS, and none needed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,31 +45,64 @@ pub struct Counters {
     pub stale: u32,
     pub fail_open: u32,
     pub fail_close: u32,
+    pub refused: u32,
+    pub budget: u32,
     pub disconnects: u32,
+}
+
+/// How long a decision may take, and whether the one who asked still waits for it.
+pub struct Budget<'a> {
+    /// When the answer is no longer of use.
+    pub deadline: Instant,
+    /// Whether the asker is still there (the hook's connection is open).
+    pub waiting: &'a dyn Fn() -> bool,
+}
+
+impl Budget<'_> {
+    /// The budget for an asker that waits `timeout` from now: a margin is kept for the reply
+    /// to travel and the asker to act on it (a fifth of the time, at most 500 ms).
+    pub fn within(timeout: Duration, waiting: &dyn Fn() -> bool) -> Budget<'_> {
+        let margin = (timeout / 5).min(Duration::from_millis(500));
+        Budget {
+            deadline: Instant::now() + (timeout - margin),
+            waiting,
+        }
+    }
+
+    /// Time left, zero when spent.
+    pub fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether an answer can still reach the asker in time.
+    pub fn deliverable(&self) -> bool {
+        !self.left().is_zero() && (self.waiting)()
+    }
 }
 
 /// The engine and everything it remembers between events.
 pub struct Engine {
     config: RefCell<Rc<Config>>,
     portal: RefCell<Option<Rc<Channel>>>,
-    cache: RefCell<DecisionCache<Answer>>,
-    flights: SingleFlight<Vec<u8>, Result<Answer, Failure>>,
+    gate: RefCell<Gate>,
+    flights: SingleFlight<Vec<u8>, Outcome>,
     breaker: Breaker<SystemClock>,
-    fail: RefCell<FailPolicy>,
     sessions: RefCell<Sessions>,
     counters: Cell<Counters>,
 }
 
-/// How long a connect may wait for ocserv's session count (well inside the hook's deadline).
-const CTL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest a connect waits for ocserv's session count (less when the budget is shorter).
+const CTL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Most sessions remembered (a router serves far fewer; this only bounds a leak).
 const MAX_SESSIONS: usize = 16 * 1024;
 
+static REFUSALS: crate::log_limit::Limit = crate::log_limit::Limit::per_minute();
+
 impl Engine {
     /// An engine for `config`, asking the portal through `portal` when there is one.
     pub fn new(config: Rc<Config>, portal: Option<Channel>) -> Result<Engine, String> {
-        let fail = FailPolicy::new(&config.resilience).map_err(|e| e.to_string())?;
+        let gate = Gate::new(&config.resilience)?;
         let breaker = Breaker::new(breaker_settings(&config.resilience), SystemClock);
         breaker.set_on_change(|t: Transition| {
             log::warn!(
@@ -103,46 +112,55 @@ impl Engine {
             )
         });
         Ok(Engine {
-            cache: RefCell::new(DecisionCache::new(cache_settings(&config.resilience))),
+            gate: RefCell::new(gate),
             config: RefCell::new(config),
             portal: RefCell::new(portal.map(Rc::new)),
             flights: SingleFlight::new(),
             breaker,
-            fail: RefCell::new(fail),
             sessions: RefCell::new(Sessions::new(MAX_SESSIONS)),
             counters: Cell::new(Counters::default()),
         })
     }
 
     /// Takes a reloaded configuration (and a new portal channel when the portal settings
-    /// changed; `None` keeps the current one). Cached decisions stay unless the portal moved.
+    /// changed; `None` keeps the current one). New TTLs and capacity apply to cached decisions
+    /// at once; all of them are dropped when the portal moved.
     pub fn update(
         &self,
         config: Rc<Config>,
         portal: Option<Option<Channel>>,
     ) -> Result<(), String> {
-        self.fail
-            .borrow_mut()
-            .update(&config.resilience)
-            .map_err(|e| e.to_string())?;
+        self.gate.borrow_mut().reconfigure(&config.resilience)?;
         self.breaker
             .update_settings(breaker_settings(&config.resilience));
-        let c = cache_settings(&config.resilience);
-        self.cache
-            .borrow_mut()
-            .update_ttls(c.allow_ttl, c.deny_ttl, c.stale_ttl);
         if let Some(channel) = portal {
             *self.portal.borrow_mut() = channel.map(Rc::new);
-            self.cache.borrow_mut().clear();
+            self.gate.borrow_mut().revoke(None);
         }
         *self.config.borrow_mut() = config;
         Ok(())
     }
 
-    /// Decides one event.
-    pub async fn decide(&self, event: &SessionEvent) -> Decision {
+    /// Drops the cached decisions of `username` (every key, stale copies too), or all of them
+    /// with `None`, so the next connect asks the portal; returns how many were dropped.
+    pub fn revoke(&self, username: Option<&str>) -> u32 {
+        let n = self.gate.borrow_mut().revoke(username);
+        match username {
+            Some(user) => log::info!("cache: dropped {n} decision(s) of '{user}'"),
+            None => log::info!("cache: dropped all {n} decision(s)"),
+        }
+        n
+    }
+
+    /// Drops expired decisions, a bounded number of slots per call (the daemon's timer).
+    pub fn sweep_cache(&self, max_slots: u32) -> u32 {
+        self.gate.borrow_mut().sweep(Instant::now(), max_slots)
+    }
+
+    /// Decides one event within `budget`.
+    pub async fn decide(&self, event: &SessionEvent, budget: &Budget<'_>) -> Decision {
         let decision = match event.reason {
-            Reason::Connect => self.connect(event).await,
+            Reason::Connect => self.connect(event, budget).await,
             Reason::Disconnect => {
                 let known = self.sessions.borrow_mut().end(event.id).is_some();
                 self.bump(|c| c.disconnects = c.disconnects.wrapping_add(1));
@@ -177,6 +195,8 @@ impl Engine {
                 Source::Stale => &mut c.stale,
                 Source::FailOpen => &mut c.fail_open,
                 Source::FailClose => &mut c.fail_close,
+                Source::Refused => &mut c.refused,
+                Source::Budget => &mut c.budget,
             };
             *n = n.wrapping_add(1);
         });
@@ -194,33 +214,58 @@ impl Engine {
         decision
     }
 
-    async fn connect(&self, event: &SessionEvent) -> Decision {
+    /// A connect: the decision first, then its effects, only if it can still be delivered.
+    async fn connect(&self, event: &SessionEvent, budget: &Budget<'_>) -> Decision {
         let config = self.config.borrow().clone();
-        let local = policy::evaluate(&config.policy, event);
-        let deny = |source, reason: String| Decision {
-            allow: false,
-            source,
-            reason,
+        let out_of_time = || {
+            Decision::deny(
+                Source::Budget,
+                "no decision within agent.hook_timeout (less its margin); nothing was changed"
+                    .into(),
+            )
         };
+        let gone = || {
+            Decision::deny(
+                Source::Budget,
+                "the hook stopped waiting; nothing was changed".into(),
+            )
+        };
+        let local = policy::evaluate(&config.policy, event);
+        let mut replace = Vec::new();
         match &local {
-            Local::Denied { rule } => return deny(Source::Local, format!("denied by {rule}")),
+            Local::Denied { rule } => {
+                return Decision::deny(Source::Local, format!("denied by {rule}"))
+            }
             Local::Allowed {
                 rule,
                 max_sessions: Some(max),
                 replace_oldest,
             } => {
-                if let Some(reason) = self
-                    .enforce_max_sessions(&config, event, rule, *max, *replace_oldest)
-                    .await
-                {
-                    return deny(Source::Local, reason);
+                let client =
+                    Client::new(ctl_socket(&config.ocserv), CTL_TIMEOUT.min(budget.left()));
+                let own = || self.sessions.borrow().count_user(&event.username);
+                let plan = live::plan(
+                    &client,
+                    &event.username,
+                    event.id,
+                    own,
+                    rule,
+                    *max,
+                    *replace_oldest,
+                );
+                match within(budget, plan).await {
+                    None => return out_of_time(),
+                    Some(Limit::Room) => {}
+                    Some(Limit::Full(reason)) => return Decision::deny(Source::Local, reason),
+                    Some(Limit::Replace(ids)) => replace = ids,
                 }
             }
             _ => {}
         }
         let portal = self.portal.borrow().clone();
-        let Some(portal) = portal else {
-            return match local {
+        let decision = match portal {
+            Some(portal) => self.ask_portal(&portal, event, &config, budget).await,
+            None => match &local {
                 Local::Allowed { rule, .. } => Decision {
                     allow: true,
                     source: Source::Local,
@@ -233,65 +278,60 @@ impl Engine {
                     source: Source::Local,
                     reason: "allowed by policy.default".into(),
                 },
-                _ => deny(Source::Local, "denied by policy.default".into()),
-            };
+                _ => Decision::deny(Source::Local, "denied by policy.default".into()),
+            },
         };
-        self.ask_portal(&portal, event, &config).await
+        if !decision.allow {
+            return decision;
+        }
+        if !budget.deliverable() {
+            return if (budget.waiting)() {
+                out_of_time()
+            } else {
+                gone()
+            };
+        }
+        if !replace.is_empty() {
+            if let Some(why) = self.replace_oldest(&config, event, &replace, budget).await {
+                return Decision::deny(Source::Local, why);
+            }
+            if !budget.deliverable() {
+                return if (budget.waiting)() {
+                    out_of_time()
+                } else {
+                    gone()
+                };
+            }
+        }
+        decision
     }
 
-    /// `max_sessions` for a rule that admits `event`: counts the user's other sessions in ocserv
-    /// (the agent's own table if the control socket does not answer) and, at the limit, either
-    /// refuses (the reason is returned) or with `replace_oldest` ends the oldest ones.
-    async fn enforce_max_sessions(
+    /// Ends `ids` (the user's oldest sessions) for the connect being admitted; the reason to
+    /// deny instead when one cannot be ended, or the asker left or the time ran out.
+    async fn replace_oldest(
         &self,
         config: &Config,
         event: &SessionEvent,
-        rule: &str,
-        max: u32,
-        replace_oldest: bool,
+        ids: &[i32],
+        budget: &Budget<'_>,
     ) -> Option<String> {
-        let client = Client::new(ctl_socket(&config.ocserv), CTL_TIMEOUT);
-        let others = match live::others(&client, &event.username, event.id).await {
-            Ok(others) => others,
-            Err(e) => {
-                let n = self.sessions.borrow().count_user(&event.username);
-                log::debug!("max_sessions from the agent's own table ({n}): ocserv: {e}");
-                return (n >= max).then(|| {
-                    let mut why = format!("user has {n} session(s); {rule} allows {max}");
-                    if replace_oldest {
-                        why += &format!(" (cannot replace the oldest: {e})");
-                    }
-                    why
-                });
+        for &id in ids {
+            if !budget.deliverable() {
+                return Some(format!(
+                    "replace_oldest: no time left to end session {id}; nothing more was ended"
+                ));
             }
-        };
-        if others.len() < max as usize {
-            return None;
-        }
-        if !replace_oldest {
-            return Some(format!(
-                "user has {} session(s) in ocserv; {rule} allows {max}",
-                others.len()
-            ));
-        }
-        let excess = others.len() + 1 - max as usize;
-        for old in &others[..excess] {
-            match live::end(&client, old.id).await {
-                Ok(true) => log::info!(
-                    "replace_oldest: ended session {} of '{}' for the new one ({rule} allows {max})",
-                    old.id,
+            let client = Client::new(ctl_socket(&config.ocserv), budget.left());
+            match within(budget, live::end(&client, id)).await {
+                Some(Ok(true)) => log::info!(
+                    "replace_oldest: ended session {id} of '{}' for the new one",
                     event.username
                 ),
-                Ok(false) => {
+                Some(Ok(false)) => return Some(format!("could not end the oldest session {id}")),
+                Some(Err(e)) => return Some(format!("could not end the oldest session {id}: {e}")),
+                None => {
                     return Some(format!(
-                        "could not end the oldest session {} ({rule} allows {max})",
-                        old.id
-                    ))
-                }
-                Err(e) => {
-                    return Some(format!(
-                        "could not end the oldest session {}: {e} ({rule} allows {max})",
-                        old.id
+                        "replace_oldest: ending session {id} ran out of time"
                     ))
                 }
             }
@@ -304,89 +344,69 @@ impl Engine {
         portal: &Channel,
         event: &SessionEvent,
         config: &Config,
+        budget: &Budget<'_>,
     ) -> Decision {
         let key = match cache_key(event) {
             Ok(key) => key,
-            Err(e) => {
-                return Decision {
-                    allow: false,
-                    source: Source::Local,
-                    reason: format!("cannot ask the portal: {e}"),
-                }
-            }
+            Err(e) => return Decision::deny(Source::Local, format!("cannot ask the portal: {e}")),
         };
-        if let Some(answer) = self.cache.borrow_mut().get(&key, Instant::now()) {
-            return from_answer(answer, Source::Cache);
+        if let Some(d) = self.gate.borrow_mut().cached(&key, Instant::now()) {
+            return d;
         }
-        let timeout = config.portal.timeout;
-        let (result, _role) = self
-            .flights
-            .run(key.as_bytes().to_vec(), || async {
-                let permit = match self.breaker.allow() {
-                    Ok(permit) => permit,
-                    Err(rejected) => {
-                        // No call made: says nothing new about the portal.
-                        return Err(Failure::Other(Status::new(
-                            Code::Unavailable,
-                            rejected.to_string(),
-                        )));
+        let configured = config.portal.timeout;
+        let flight = self.flights.run(key.as_bytes().to_vec(), || async {
+            let epoch = self.gate.borrow().epoch();
+            let timeout = configured.min(budget.left());
+            let outcome = match self.breaker.allow() {
+                // No call made: says nothing new about the portal.
+                Err(rejected) => Err(Failure::BreakerOpen(rejected.to_string())),
+                Ok(permit) => {
+                    let outcome = auth::check_policy(portal, event, timeout).await;
+                    match &outcome {
+                        Ok(_) | Err(Failure::Refused(_)) => permit.success(),
+                        // A deadline we shortened to fit the budget says little of the portal.
+                        Err(Failure::Broken(s))
+                            if timeout < configured
+                                && s.code == crate::grpc::status::Code::DeadlineExceeded =>
+                        {
+                            permit.ignore()
+                        }
+                        Err(Failure::Broken(_)) => permit.failure(),
+                        Err(Failure::BreakerOpen(_)) => permit.ignore(),
                     }
-                };
-                let result = auth::check_policy(portal, event, timeout).await;
-                match &result {
-                    Ok(answer) => {
-                        permit.success();
-                        let kind = if answer.allowed {
-                            Kind::Allow
-                        } else {
-                            Kind::Deny
-                        };
-                        self.cache.borrow_mut().insert(
-                            &key,
-                            answer.clone(),
-                            kind,
-                            answer.ttl_cap,
-                            Instant::now(),
-                        );
-                    }
-                    Err(Failure::Portal(_)) => permit.failure(),
-                    Err(Failure::Other(_)) => permit.ignore(),
+                    outcome
                 }
-                result
-            })
-            .await;
-        match result {
-            Ok(answer) => from_answer(&answer, Source::Portal),
-            Err(failure) => self.fall_back(&key, failure),
-        }
-    }
-
-    fn fall_back(&self, key: &CacheKey, failure: Failure) -> Decision {
-        let why = failure.status().to_string();
-        let fail = self.fail.borrow();
-        let mut cache = self.cache.borrow_mut();
-        let decision = match fail.decide(|| cache.get_stale(key, Instant::now())) {
-            Fallback::Allow => Decision {
-                allow: true,
-                source: Source::FailOpen,
-                reason: format!("allowed by fail_mode open: portal failed ({why})"),
-            },
-            Fallback::Deny(text) => Decision {
-                allow: false,
-                source: Source::FailClose,
-                reason: format!("{text}: portal failed ({why})"),
-            },
-            Fallback::Stale(answer) => {
-                let mut d = from_answer(answer, Source::Stale);
-                d.reason = format!("{} (stale: portal failed, {why})", d.reason);
-                d
-            }
+            };
+            self.gate
+                .borrow_mut()
+                .record(&key, &event.username, &outcome, epoch, Instant::now());
+            outcome
+        });
+        let Some((outcome, _role)) = within(budget, flight).await else {
+            return Decision::deny(
+                Source::Budget,
+                "the portal did not answer within agent.hook_timeout (less its margin)".into(),
+            );
         };
-        log::info!(
-            "portal failed ({why}); {} by {}",
-            if decision.allow { "allowed" } else { "denied" },
-            decision.source.as_str()
-        );
+        let decision = self
+            .gate
+            .borrow_mut()
+            .decide(&key, &outcome, Instant::now());
+        match &outcome {
+            Ok(_) => {}
+            Err(Failure::Refused(status)) => crate::log_limit::error(
+                &REFUSALS,
+                format_args!(
+                    "portal refused CheckPolicy with {status}: users are denied; check the agent's certificate and the portal's configuration"
+                ),
+            ),
+            Err(failure) => log::info!(
+                "portal failed ({}); {} by {}",
+                failure.describe(),
+                if decision.allow { "allowed" } else { "denied" },
+                decision.source.as_str()
+            ),
+        }
         decision
     }
 
@@ -404,7 +424,7 @@ impl Engine {
     }
 
     pub fn cache_stats(&self) -> crate::resilience::cache::Stats {
-        self.cache.borrow().stats()
+        self.gate.borrow().cache_stats()
     }
 
     pub fn sessions(&self) -> usize {
@@ -418,6 +438,15 @@ impl Engine {
     }
 }
 
+/// `work`'s output, or `None` when the budget's deadline comes first (`work` is then dropped).
+async fn within<T>(budget: &Budget<'_>, work: impl std::future::Future<Output = T>) -> Option<T> {
+    future::or(async { Some(work.await) }, async {
+        Timer::at(budget.deadline).await;
+        None
+    })
+    .await
+}
+
 /// What a decision depends on: user, group and the client's address.
 fn cache_key(event: &SessionEvent) -> Result<CacheKey, String> {
     let mut key = CacheKey::new(event.username.as_bytes()).map_err(|e| e.to_string())?;
@@ -428,20 +457,6 @@ fn cache_key(event: &SessionEvent) -> Result<CacheKey, String> {
     Ok(key)
 }
 
-fn from_answer(answer: &Answer, source: Source) -> Decision {
-    Decision {
-        allow: answer.allowed,
-        source,
-        reason: if answer.allowed {
-            "allowed by the portal".into()
-        } else if answer.reason.is_empty() {
-            "denied by the portal".into()
-        } else {
-            format!("denied by the portal: {}", answer.reason)
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +464,14 @@ mod tests {
 
     fn engine(text: &str) -> Engine {
         Engine::new(Rc::new(parse(text.as_bytes()).unwrap()), None).unwrap()
+    }
+
+    fn waiting() -> bool {
+        true
+    }
+
+    fn budget() -> Budget<'static> {
+        Budget::within(Duration::from_secs(5), &waiting)
     }
 
     fn connect(id: u32, user: &str) -> SessionEvent {
@@ -464,25 +487,25 @@ mod tests {
         );
         async_io::block_on(async {
             for id in [1, 2] {
-                let d = e.decide(&connect(id, "alice")).await;
+                let d = e.decide(&connect(id, "alice"), &budget()).await;
                 assert!(d.allow, "{d:?}");
                 assert_eq!(d.source, Source::Local);
                 assert_eq!(d.reason, "allowed by the rule at line 3");
             }
-            let d = e.decide(&connect(3, "alice")).await;
+            let d = e.decide(&connect(3, "alice"), &budget()).await;
             assert!(!d.allow);
             assert_eq!(
                 d.reason,
                 "user has 2 session(s); the rule at line 3 allows 2"
             );
-            let d = e.decide(&connect(4, "bob")).await;
+            let d = e.decide(&connect(4, "bob"), &budget()).await;
             assert_eq!(
                 (d.allow, d.reason.as_str()),
                 (false, "denied by policy.default")
             );
             let bye = SessionEvent::for_test(Reason::Disconnect, 1, "alice");
-            assert!(e.decide(&bye).await.allow);
-            assert!(e.decide(&connect(5, "alice")).await.allow);
+            assert!(e.decide(&bye, &budget()).await.allow);
+            assert!(e.decide(&connect(5, "alice"), &budget()).await.allow);
             let c = e.counters();
             assert_eq!((c.allowed, c.denied, c.local, c.disconnects), (3, 2, 5, 1));
             assert_eq!(e.sessions(), 2);
@@ -490,11 +513,56 @@ mod tests {
     }
 
     #[test]
+    fn an_allow_that_cannot_be_delivered_is_a_deny_without_effects() {
+        let e = engine(
+            "config rule\n option action allow\n list user 'alice'\n option max_sessions 1\n",
+        );
+        async_io::block_on(async {
+            let gone = || false;
+            let d = e
+                .decide(
+                    &connect(1, "alice"),
+                    &Budget::within(Duration::from_secs(5), &gone),
+                )
+                .await;
+            assert_eq!((d.allow, d.source), (false, Source::Budget), "{d:?}");
+            assert_eq!(e.sessions(), 0, "nothing recorded");
+            // Spent before it began: the same.
+            let spent = Budget {
+                deadline: Instant::now(),
+                waiting: &waiting,
+            };
+            let d = e.decide(&connect(2, "alice"), &spent).await;
+            assert_eq!((d.allow, d.source), (false, Source::Budget), "{d:?}");
+            assert!(d.reason.contains("hook_timeout"), "{d:?}");
+            assert_eq!(e.sessions(), 0);
+            // With time and an asker, the same user is admitted once, and max_sessions holds.
+            assert!(e.decide(&connect(3, "alice"), &budget()).await.allow);
+            assert!(!e.decide(&connect(4, "alice"), &budget()).await.allow);
+            assert_eq!((e.sessions(), e.counters().budget), (1, 2));
+        });
+    }
+
+    #[test]
+    fn the_budget_keeps_a_margin() {
+        let b = Budget::within(Duration::from_secs(5), &waiting);
+        let left = b.left();
+        assert!(
+            left <= Duration::from_millis(4500) && left > Duration::from_millis(4000),
+            "{left:?}"
+        );
+        let b = Budget::within(Duration::from_millis(100), &waiting);
+        assert!(b.left() <= Duration::from_millis(80));
+    }
+
+    #[test]
     fn disconnects_and_host_updates_are_never_denied() {
         let e = engine("config policy 'local'\n option default deny\n");
         async_io::block_on(async {
             for reason in [Reason::Disconnect, Reason::HostUpdate] {
-                let d = e.decide(&SessionEvent::for_test(reason, 9, "nobody")).await;
+                let d = e
+                    .decide(&SessionEvent::for_test(reason, 9, "nobody"), &budget())
+                    .await;
                 assert!(d.allow, "{reason:?}");
             }
             assert_eq!(e.counters().denied, 0);

@@ -40,6 +40,59 @@ pub async fn end(client: &Client, id: i32) -> Result<bool, CtlError> {
     }
 }
 
+/// What `max_sessions` asks of a connect that a rule admits.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Under the limit.
+    Room,
+    /// At the limit without `replace_oldest` (or unable to replace): the reason to deny.
+    Full(String),
+    /// At the limit with `replace_oldest`: these sessions, oldest first, are to end once the
+    /// connect is admitted.
+    Replace(Vec<i32>),
+}
+
+/// Works out `max_sessions` for `user` (the session `deciding` excluded) from ocserv's list,
+/// or from `own` (the agent's table) when ocserv does not answer. Ends nothing.
+pub async fn plan(
+    client: &Client,
+    user: &str,
+    deciding: u32,
+    own: impl FnOnce() -> u32,
+    rule: &str,
+    max: u32,
+    replace_oldest: bool,
+) -> Limit {
+    let others = match others(client, user, deciding).await {
+        Ok(others) => others,
+        Err(e) => {
+            let n = own();
+            log::debug!("max_sessions from the agent's own table ({n}): ocserv: {e}");
+            if n < max {
+                return Limit::Room;
+            }
+            let mut why = format!("user has {n} session(s); {rule} allows {max}");
+            if replace_oldest {
+                why += &format!(" (cannot replace the oldest: {e})");
+            }
+            return Limit::Full(why);
+        }
+    };
+    // usize: a list can never be longer than memory, and max fits in usize everywhere.
+    let max = max as usize;
+    if others.len() < max {
+        return Limit::Room;
+    }
+    if !replace_oldest {
+        return Limit::Full(format!(
+            "user has {} session(s) in ocserv; {rule} allows {max}",
+            others.len()
+        ));
+    }
+    let excess = (others.len() + 1).saturating_sub(max).min(others.len());
+    Limit::Replace(others[..excess].iter().map(|s| s.id).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

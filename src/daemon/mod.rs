@@ -13,14 +13,14 @@ mod reporting;
 mod status;
 mod validate;
 
-use crate::authz::engine::Engine;
+use crate::authz::engine::{Budget, Engine};
 use crate::authz::request::{Reason, SessionEvent};
 use crate::config::{self, keyword_str, Config, LoadError};
 use crate::events::outbox::Outbox;
 use crate::grpc::listener::Endpoint;
 use crate::grpc::server::Router;
 use crate::ipc::messages::{DecisionReply, EventPayload, Reply, Request};
-use crate::ipc::server::{BindError, Limits, Service, SocketServer};
+use crate::ipc::server::{BindError, Limits, Peer, Service, SocketServer};
 use crate::logger;
 use async_executor::LocalExecutor;
 use async_io::Timer;
@@ -175,8 +175,9 @@ impl Daemon {
         }
     }
 
-    /// Decides an event from the hook, and logs the decision.
-    async fn event(&self, payload: &EventPayload) -> DecisionReply {
+    /// Decides an event from the hook within `budget`, logs the decision and reports it to the
+    /// portal (an allow comes back from the engine only while its asker still waits).
+    async fn event(&self, payload: &EventPayload, budget: &Budget<'_>) -> DecisionReply {
         let lookup = |name: &str| payload.env.get(name).map(std::ffi::OsString::from);
         let event = match SessionEvent::from_env(lookup) {
             Ok(event) => event,
@@ -189,7 +190,7 @@ impl Daemon {
                 };
             }
         };
-        let d = self.engine.decide(&event).await;
+        let d = self.engine.decide(&event, budget).await;
         self.report(&event, d.allow);
         let from = event
             .ip_real
@@ -231,10 +232,15 @@ impl Service for Daemon {
         Some(self.config.borrow().agent.hook_timeout + Duration::from_secs(1))
     }
 
-    async fn handle(&self, request: Request) -> Reply {
+    async fn handle(&self, request: Request, peer: &Peer<'_>) -> Reply {
         match request {
             Request::Status => Reply::Status(Box::new(self.status())),
-            Request::Event(event) => Reply::Decision(self.event(&event).await),
+            Request::Event(event) => {
+                let timeout = self.config.borrow().agent.hook_timeout;
+                let waiting = || peer.waiting();
+                let budget = Budget::within(timeout, &waiting);
+                Reply::Decision(self.event(&event, &budget).await)
+            }
         }
     }
 }
@@ -406,7 +412,13 @@ fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
         let daemon = daemon.clone();
         Box::pin(async move {
             match daemon.upgrade() {
-                Some(d) => d.event(&EventPayload { env }).await,
+                Some(d) => {
+                    // The caller's own deadline cancels this future; the engine keeps to the
+                    // hook's budget too, so a gRPC-told connect is decided as a hook's would be.
+                    let waiting = || true;
+                    let budget = Budget::within(d.config().agent.hook_timeout, &waiting);
+                    d.event(&EventPayload { env }, &budget).await
+                }
                 None => DecisionReply {
                     allow: false,
                     source: "local".into(),

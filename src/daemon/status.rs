@@ -56,8 +56,8 @@ impl Daemon {
 fn decision_counts(engine: &Engine) -> String {
     let c = engine.counters();
     format!(
-        "allowed={} denied={} local={} portal={} cache={} stale={} fail-open={} fail-close={} disconnects={}",
-        c.allowed, c.denied, c.local, c.portal, c.cache, c.stale, c.fail_open, c.fail_close, c.disconnects
+        "allowed={} denied={} local={} portal={} cache={} stale={} fail-open={} fail-close={} portal-refused={} budget={} disconnects={}",
+        c.allowed, c.denied, c.local, c.portal, c.cache, c.stale, c.fail_open, c.fail_close, c.refused, c.budget, c.disconnects
     )
 }
 

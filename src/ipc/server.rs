@@ -28,12 +28,34 @@ use std::time::Duration;
 pub trait Service: 'static {
     /// Whether a peer with this uid may talk to the daemon.
     fn peer_allowed(&self, uid: u32) -> bool;
-    /// Answers one request.
-    fn handle(&self, request: Request) -> impl std::future::Future<Output = Reply>;
+    /// Answers one request; `peer` tells whether the client still waits for the answer.
+    fn handle(&self, request: Request, peer: &Peer<'_>)
+        -> impl std::future::Future<Output = Reply>;
     /// How long a connection may take, if not [`Limits::deadline`]: the daemon waits as long
     /// as its clients are configured to (a longer `hook_timeout` after a reload included).
     fn deadline(&self) -> Option<Duration> {
         None
+    }
+}
+
+/// The connection a request came on, as the service sees it while it works on the answer.
+pub struct Peer<'a> {
+    stream: &'a Async<UnixStream>,
+}
+
+impl Peer<'_> {
+    /// Whether the client still waits: its end of the connection is open. The hook and
+    /// `status` never shut down their writing side, so end-of-stream here means the process
+    /// closed the socket (it gave up or died), and an answer would reach nobody.
+    pub fn waiting(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        match rustix::net::recv(self.stream.get_ref(), &mut byte[..], flags) {
+            Ok((_, 0)) => false,
+            Ok(_) => true,
+            Err(rustix::io::Errno::AGAIN) => true,
+            Err(_) => false,
+        }
     }
 }
 
@@ -215,7 +237,7 @@ async fn connection<S: Service>(mut stream: Async<UnixStream>, service: &S, dead
         };
         let reply = if service.peer_allowed(uid) {
             match read_request(&mut stream).await {
-                Ok(request) => service.handle(request).await,
+                Ok(request) => service.handle(request, &Peer { stream: &stream }).await,
                 Err(FrameError::Closed) => return,
                 Err(e) => {
                     log::debug!("bad request from uid {uid}: {e}");

@@ -102,6 +102,8 @@ pub fn render(s: &Snapshot) -> String {
         ("stale", d.stale),
         ("fail-open", d.fail_open),
         ("fail-close", d.fail_close),
+        ("portal-refused", d.refused),
+        ("budget", d.budget),
     ] {
         t.value("decisions_total", &[("source", source)], n);
     }

@@ -18,23 +18,34 @@ pub struct Answer {
     /// Why not, in the portal's words (empty when allowed).
     pub reason: String,
     /// The portal's `cache_ttl_seconds`: it may only shorten the configured cache time.
+    /// `Some(ZERO)` (do not cache) also when the value was malformed.
     pub ttl_cap: Option<Duration>,
+    /// The portal said `should_disconnect`: every cached decision of the user goes, not only
+    /// this key's.
+    pub revoke: bool,
 }
 
-/// How a call that gave no decision counts.
+/// A call that gave no decision, by what it means for the connect (README, "How a connect is
+/// decided"). The rule is [`classify`]'s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// The portal is failing: counts for the breaker; the fail mode decides.
-    Portal(Status),
-    /// Says nothing about the portal's health (cancelled locally, a status outside the failure
-    /// list such as PERMISSION_DENIED): the fail mode decides, the breaker does not count it.
-    Other(Status),
+    /// The portal cannot be reached or is broken (UNAVAILABLE, DEADLINE_EXCEEDED,
+    /// RESOURCE_EXHAUSTED, INTERNAL, UNKNOWN, transport and TLS errors, an undecodable reply):
+    /// counts for the breaker; the fail mode decides.
+    Broken(Status),
+    /// The breaker is open and no call was made: the fail mode decides; counts for nothing.
+    BreakerOpen(String),
+    /// The portal answered with any other status (PERMISSION_DENIED, UNAUTHENTICATED,
+    /// NOT_FOUND, ...): a portal that answers and refuses. Deny: never stale, never open.
+    Refused(Status),
 }
 
 impl Failure {
-    pub fn status(&self) -> &Status {
+    /// What a log line or a decision's reason says about it.
+    pub fn describe(&self) -> String {
         match self {
-            Failure::Portal(s) | Failure::Other(s) => s,
+            Failure::Broken(s) | Failure::Refused(s) => s.to_string(),
+            Failure::BreakerOpen(why) => why.clone(),
         }
     }
 }
@@ -74,26 +85,31 @@ pub async fn check_policy(
     answer(&reply.message)
 }
 
-/// Reads a reply; one that does not decode is the portal's failure.
+/// Reads a reply; one that does not decode is the portal's failure. One that decodes decides:
+/// `allowed: false` is a deny whatever else it carries, and a malformed `cache_ttl_seconds`
+/// only means "do not cache" (with a warning).
 pub fn answer(message: &[u8]) -> Result<Answer, Failure> {
     let reply = CheckPolicyResponse::decode(message).map_err(|e| {
-        Failure::Portal(Status::new(
+        Failure::Broken(Status::new(
             Code::Internal,
             format!("malformed CheckPolicyResponse: {e}"),
         ))
     })?;
-    let ttl_cap = match reply.metadata.get("cache_ttl_seconds") {
-        None => None,
-        Some(text) => Some(Duration::from_secs(text.trim().parse().map_err(|_| {
-            Failure::Portal(Status::new(
-                Code::Internal,
-                format!("malformed cache_ttl_seconds {text:?} in CheckPolicyResponse"),
-            ))
-        })?)),
-    };
+    let ttl_cap = reply.metadata.get("cache_ttl_seconds").map(|text| {
+        ttl_seconds(text).unwrap_or_else(|| {
+            crate::log_limit::warn(
+                &MALFORMED_TTL,
+                format_args!(
+                    "portal: cache_ttl_seconds '{}' is not a whole number of seconds; the decision is not cached",
+                    text.escape_default()
+                ),
+            );
+            Duration::ZERO
+        })
+    });
     if reply.allowed && reply.should_disconnect {
         // Allowed, but to be disconnected: at connect time that is a session that must not
-        // come up at all.
+        // come up at all, and no earlier allow of the user may stand.
         let why = if reply.deny_reason.is_empty() {
             "the portal asked to disconnect the session".to_string()
         } else {
@@ -106,25 +122,39 @@ pub fn answer(message: &[u8]) -> Result<Answer, Failure> {
             allowed: false,
             reason: why,
             ttl_cap,
+            revoke: true,
         });
     }
     Ok(Answer {
         allowed: reply.allowed,
         reason: reply.deny_reason,
         ttl_cap,
+        revoke: false,
     })
 }
 
-/// The spec's list: these codes (connection and TLS errors arrive as UNAVAILABLE) are the
-/// portal failing.
+static MALFORMED_TTL: crate::log_limit::Limit = crate::log_limit::Limit::per_minute();
+
+/// `cache_ttl_seconds`: decimal digits only (surrounding blanks allowed), at most 10 of them.
+fn ttl_seconds(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let digits = !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| t.parse::<u64>().ok())
+        .flatten()
+        .map(Duration::from_secs)
+}
+
+/// The one rule for a call that ended with a status: the portal failing (the fail mode
+/// decides) or the portal refusing (deny). Connection and TLS errors arrive as UNAVAILABLE.
 pub fn classify(status: Status) -> Failure {
     match status.code {
         Code::Unavailable
         | Code::DeadlineExceeded
         | Code::ResourceExhausted
         | Code::Internal
-        | Code::Unknown => Failure::Portal(status),
-        _ => Failure::Other(status),
+        | Code::Unknown => Failure::Broken(status),
+        _ => Failure::Refused(status),
     }
 }
 
@@ -173,14 +203,43 @@ mod tests {
             answer(&reply.encode_to_vec()).unwrap().ttl_cap,
             Some(Duration::from_secs(30))
         );
+        assert!(matches!(answer(b"\xff\xff"), Err(Failure::Broken(_))));
+    }
+
+    #[test]
+    fn a_malformed_ttl_never_turns_a_decision_into_a_failure() {
+        for allowed in [false, true] {
+            for bad in [
+                "soon",
+                "30s",
+                "-1",
+                "1.5",
+                "",
+                " ",
+                "99999999999",
+                "+5",
+                "0x10",
+            ] {
+                let mut reply = CheckPolicyResponse {
+                    allowed,
+                    ..CheckPolicyResponse::default()
+                };
+                reply
+                    .metadata
+                    .insert("cache_ttl_seconds".into(), bad.into());
+                let a = answer(&reply.encode_to_vec()).unwrap();
+                assert_eq!(a.allowed, allowed, "{bad:?}");
+                assert_eq!(a.ttl_cap, Some(Duration::ZERO), "{bad:?}: do not cache");
+            }
+        }
+        let mut reply = CheckPolicyResponse::default();
         reply
             .metadata
-            .insert("cache_ttl_seconds".into(), "soon".into());
-        assert!(matches!(
-            answer(&reply.encode_to_vec()),
-            Err(Failure::Portal(_))
-        ));
-        assert!(matches!(answer(b"\xff\xff"), Err(Failure::Portal(_))));
+            .insert("cache_ttl_seconds".into(), " 45 ".into());
+        assert_eq!(
+            answer(&reply.encode_to_vec()).unwrap().ttl_cap,
+            Some(Duration::from_secs(45))
+        );
     }
 
     #[test]
@@ -191,7 +250,7 @@ mod tests {
             ..CheckPolicyResponse::default()
         };
         let a = answer(&reply.encode_to_vec()).unwrap();
-        assert!(!a.allowed);
+        assert!(!a.allowed && a.revoke);
         assert_eq!(a.reason, "the portal asked to disconnect the session");
         reply.deny_reason = "account suspended".into();
         let a = answer(&reply.encode_to_vec()).unwrap();
@@ -201,29 +260,30 @@ mod tests {
         );
     }
 
+    /// Each of the 16 non-OK codes: five are the portal failing, the other eleven a portal
+    /// that answers and refuses.
     #[test]
-    fn which_statuses_count_against_the_portal() {
-        for code in [
-            Code::Unavailable,
+    fn every_status_code_has_its_class() {
+        let broken = [
+            Code::Unknown,
             Code::DeadlineExceeded,
             Code::ResourceExhausted,
             Code::Internal,
-            Code::Unknown,
-        ] {
-            assert!(
-                matches!(classify(Status::new(code, "")), Failure::Portal(_)),
-                "{code}"
-            );
+            Code::Unavailable,
+        ];
+        let mut refused = 0;
+        for n in 1..=16 {
+            let code = Code::from_number(n);
+            assert_eq!(code.number(), n);
+            match classify(Status::new(code, "x")) {
+                Failure::Broken(s) => assert!(broken.contains(&s.code), "{code} is not a failure"),
+                Failure::Refused(s) => {
+                    assert!(!broken.contains(&s.code), "{code} is a failure");
+                    refused += 1;
+                }
+                Failure::BreakerOpen(_) => unreachable!(),
+            }
         }
-        for code in [
-            Code::Cancelled,
-            Code::PermissionDenied,
-            Code::InvalidArgument,
-        ] {
-            assert!(
-                matches!(classify(Status::new(code, "")), Failure::Other(_)),
-                "{code}"
-            );
-        }
+        assert_eq!(refused, 11);
     }
 }
