@@ -99,3 +99,61 @@ fn sessions_the_portal_refuses_are_terminated_and_the_rest_stay() {
         "{log}"
     );
 }
+
+/// A session the sweep ends takes its user's cached allow with it: the next login is put to
+/// the portal, which now denies.
+#[test]
+fn a_sweep_that_ends_a_session_revokes_the_cache() {
+    use common::grpc::Verdicts;
+    use common::ocserv::{connect, run_hook};
+    let dir = TempDir::new("validate-revokes");
+    let pki = certs(&dir);
+    let verdicts = Verdicts::new(&dir);
+    let portal = Portal::start_scripted(&pki, &verdicts, None);
+    let session = UserInfoRep {
+        id: Some(12),
+        username: Some("revoked".into()),
+        ip: Some("192.0.2.9".into()),
+        status: Some(4),
+        ..UserInfoRep::default()
+    };
+    control_socket(
+        &dir.path("ctl.socket"),
+        UserListRep {
+            user: vec![session],
+        },
+    );
+    let config = portal_config(&dir, &pki, portal.port, "stale");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("option cache_ttl 1s", "option cache_ttl 10m")
+        .replace(
+            "\toption timeout 3s\n",
+            "\toption timeout 3s\n\toption validate_interval 1s\n",
+        )
+        + &format!(
+            "config ocserv 'ocserv'\n\toption ctl_socket '{}'\n",
+            dir.path("ctl.socket").display()
+        );
+    std::fs::write(&config, text).unwrap();
+    let d = Daemon::start(&config);
+    verdicts.set("revoked", "allow");
+    assert_eq!(
+        run_hook(&config, &connect(20, "revoked", "192.0.2.9")).0,
+        Some(0)
+    );
+    verdicts.set("revoked", "deny");
+    // The allow is cached (10 m) until a sweep ends the user's session; wait for one that
+    // comes after the allow was cached.
+    let ended = "validate: ended session 12 of 'revoked'";
+    let before = d.stderr().matches(ended).count();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while d.stderr().matches(ended).count() <= before {
+        assert!(std::time::Instant::now() < until, "{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, err) = run_hook(&config, &connect(21, "revoked", "192.0.2.9"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("denied by the portal"), "{err}");
+    assert_eq!(verdicts.calls("revoked"), 2);
+}

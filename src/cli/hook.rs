@@ -3,14 +3,18 @@
 //! It checks ocserv's environment, forwards it to the daemon and turns the decision into the
 //! exit code ocserv reads: for a connect, 0 only on an explicit allow; disconnects and host
 //! updates are forwarded and always exit 0. It never hangs: one deadline (`hook_timeout`) for
-//! the whole exchange, `hook_fallback` (deny unless configured) when the daemon cannot answer,
-//! and on SIGTERM (ocserv's `auth-timeout`) an immediate exit 1, because ocserv's main loop
-//! waits for this process to end.
+//! the whole exchange, and on SIGTERM (ocserv's `auth-timeout`) an immediate exit 1, because
+//! ocserv's main loop waits for this process to end.
+//!
+//! Only *no answer* (no socket, a refused connection, not one byte within `hook_timeout`)
+//! applies `hook_fallback` (deny unless configured). An answer that is not an explicit allow
+//! (an error reply, a malformed or cut-off frame, another kind of reply) is a deny: a daemon
+//! that answers has not failed in the way `hook_fallback` is meant for.
 
 use super::HookArgs;
 use crate::authz::request::{Reason, SessionEvent, VARIABLES};
 use crate::config::Verdict;
-use crate::ipc::client;
+use crate::ipc::client::{self, CallError};
 use crate::ipc::messages::{EventPayload, Reply, Request};
 use std::process::ExitCode;
 
@@ -65,19 +69,28 @@ pub fn run(args: HookArgs) -> ExitCode {
             }
             d.allow
         }
-        Ok(Reply::Error(message)) => fallback(
+        Ok(Reply::Error(message)) => refused(
             &what,
             &format!("the daemon refused: {message}"),
-            settings.hook_fallback,
             event.reason,
         ),
-        Ok(Reply::Status(_)) => fallback(
+        Ok(other) => refused(
             &what,
-            "the daemon answered something else",
-            settings.hook_fallback,
+            &format!(
+                "the daemon answered without a decision ({})",
+                other.kind_name()
+            ),
             event.reason,
         ),
-        Err(e) => fallback(
+        Err(CallError::BadAnswer(e)) => refused(
+            &what,
+            &format!(
+                "a malformed answer from the daemon at {}: {e}",
+                settings.socket.display()
+            ),
+            event.reason,
+        ),
+        Err(CallError::NoAnswer(e)) => fallback(
             &what,
             &format!(
                 "no answer from the daemon at {}: {e}",
@@ -93,6 +106,16 @@ pub fn run(args: HookArgs) -> ExitCode {
         // ocserv ignores these exit codes; 0 says "nothing went wrong here".
         Reason::Disconnect | Reason::HostUpdate => ExitCode::SUCCESS,
     }
+}
+
+/// A daemon that answered without an allow: deny (disconnects and host updates pass).
+fn refused(what: &str, why: &str, reason: Reason) -> bool {
+    if reason != Reason::Connect {
+        eprintln!("ocserv-agent hook: {what} not taken: {why}");
+        return true;
+    }
+    eprintln!("ocserv-agent hook: {what} denied: {why}");
+    false
 }
 
 /// Applies `hook_fallback` and says so on stderr (ocserv logs it).

@@ -1,5 +1,6 @@
 //! Command-line entry points, one module per subcommand. `main.rs` only dispatches here.
 
+mod cache;
 mod check_config;
 mod hook;
 mod occtl;
@@ -28,6 +29,7 @@ enum Command {
     Hook(HookArgs),
     CheckConfig(CheckConfigArgs),
     Status(StatusArgs),
+    Cache(CacheArgs),
     Occtl(OcctlArgs),
     Version(VersionArgs),
 }
@@ -73,6 +75,21 @@ pub struct StatusArgs {
     /// print JSON instead of text
     #[argh(switch)]
     pub json: bool,
+}
+
+#[derive(FromArgs)]
+/// Drop the running daemon's cached portal decisions: `cache clear [USER]`.
+#[argh(subcommand, name = "cache")]
+pub struct CacheArgs {
+    /// configuration file, for the socket path (default /etc/config/ocserv-agent)
+    #[argh(option, short = 'c', default = "default_config()")]
+    pub config: PathBuf,
+    /// clear
+    #[argh(positional)]
+    pub action: String,
+    /// the user whose decisions to drop (default: everyone's)
+    #[argh(positional)]
+    pub user: Option<String>,
 }
 
 #[derive(FromArgs)]
@@ -129,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Hook(a) => hook::run(a),
         Command::CheckConfig(a) => check_config::run(a),
         Command::Status(a) => status::run(a),
+        Command::Cache(a) => cache::run(a),
         Command::Occtl(a) => occtl::run(a),
         Command::Version(_) => version::run(),
     }

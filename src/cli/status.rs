@@ -5,7 +5,7 @@
 
 use super::StatusArgs;
 use crate::config;
-use crate::ipc::client;
+use crate::ipc::client::{self, CallError};
 use crate::ipc::frame::FrameError;
 use crate::ipc::messages::{Reply, Request, StatusReply};
 use std::io::ErrorKind;
@@ -13,6 +13,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const NOT_RUNNING: u8 = 3;
+
+/// Nothing listens on the socket: the daemon is not running.
+pub(super) fn not_running(e: &CallError) -> bool {
+    matches!(
+        e,
+        CallError::NoAnswer(FrameError::Io(e))
+            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused)
+    )
+}
 const FAILED: u8 = 1;
 
 /// `status` is interactive: a daemon that takes longer than this to answer is reported.
@@ -39,13 +48,14 @@ pub fn run(args: StatusArgs) -> ExitCode {
             eprintln!("ocserv-agent status: the daemon refused: {message}");
             ExitCode::from(FAILED)
         }
-        Ok(Reply::Decision(_)) => {
-            eprintln!("ocserv-agent status: the daemon answered something else (a decision)");
+        Ok(other) => {
+            eprintln!(
+                "ocserv-agent status: the daemon answered something else ({})",
+                other.kind_name()
+            );
             ExitCode::from(FAILED)
         }
-        Err(FrameError::Io(e))
-            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
-        {
+        Err(e) if not_running(&e) => {
             eprintln!(
                 "ocserv-agent status: the daemon is not running (nothing listens on {}: {e})",
                 settings.socket.display()

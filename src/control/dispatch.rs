@@ -5,6 +5,7 @@
 //! because it never saw the answer, so a repeat gets the first run's answer again instead of a
 //! second run (a second `disconnect` or config write would not be harmless).
 
+use crate::authz::Revoke;
 use crate::config::Ocserv;
 use crate::grpc::status::Status;
 use crate::ocserv::ctl::{Client, DEFAULT_TIMEOUT};
@@ -26,6 +27,8 @@ const MAX_OUTPUT: usize = 64 * 1024;
 pub struct Handlers {
     pub command: Setup,
     pub ocserv: Ocserv,
+    /// Drops cached decisions (`disconnect_user`, `invalidate_cache`).
+    pub revoke: Revoke,
 }
 
 /// The answers of recent orders, by `request_id`, oldest first.
@@ -127,8 +130,10 @@ async fn config(id: &str, c: ConfigUpdate, handlers: &Handlers) -> EventNotifica
     }
 }
 
-/// Actions: `reload` (ocserv rereads its configuration) and `disconnect_user` (parameters
-/// `username`, optional `all` = `true`/`false`, default all sessions).
+/// Actions: `reload` (ocserv rereads its configuration), `disconnect_user` (parameters
+/// `username`, optional `all` = `true`/`false`, default all sessions; the user's cached
+/// decisions are dropped too) and `invalidate_cache` (optional `username`; without it every
+/// cached decision is dropped), so that the next connect is put to the portal.
 async fn action(id: &str, a: ControlAction, handlers: &Handlers) -> EventNotification {
     let client = Client::new(
         crate::ocserv::conf::ctl_socket(&handlers.ocserv),
@@ -157,7 +162,13 @@ async fn action(id: &str, a: ControlAction, handlers: &Handlers) -> EventNotific
                 reason: a.parameters.get("reason").cloned().unwrap_or_default(),
                 disconnect_all_sessions: all,
             };
-            match crate::services::vpn::disconnect_user(&client, &req.encode_to_vec()).await {
+            match crate::services::vpn::disconnect_user(
+                &client,
+                &req.encode_to_vec(),
+                &handlers.revoke,
+            )
+            .await
+            {
                 Ok(bytes) => match DisconnectUserResponse::decode(bytes) {
                     Ok(r) => result(
                         "action_result",
@@ -171,10 +182,23 @@ async fn action(id: &str, a: ControlAction, handlers: &Handlers) -> EventNotific
                 Err(status) => refused("action_result", id, &status),
             }
         }
+        "invalidate_cache" => match a.parameters.get("username").map(String::as_str) {
+            None | Some("") => {
+                let n = (handlers.revoke)(None);
+                done(true, format!("dropped all {n} cached decision(s)"))
+            }
+            Some(user) => {
+                if let Err(status) = crate::services::vpn::check_username(user) {
+                    return refused("action_result", id, &status);
+                }
+                let n = (handlers.revoke)(Some(user));
+                done(true, format!("dropped {n} cached decision(s) of '{user}'"))
+            }
+        },
         other => done(
             false,
             format!(
-                "unknown action '{}' (known: reload, disconnect_user)",
+                "unknown action '{}' (known: reload, disconnect_user, invalidate_cache)",
                 other.escape_default()
             ),
         ),

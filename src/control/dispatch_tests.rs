@@ -12,6 +12,7 @@ fn handlers(name: &str) -> (Handlers, PathBuf) {
             allowed: vec!["show status".into(), "show users".into()],
         },
         ocserv,
+        revoke: std::rc::Rc::new(|_| 0),
     };
     (h, dir)
 }
@@ -167,4 +168,42 @@ fn answers_are_remembered_for_the_last_64_orders_and_long_output_is_cut() {
     assert!(r.message.len() <= MAX_OUTPUT + 32);
     assert!(r.message.ends_with("[output truncated]\n"));
     assert!(!r.metadata.contains_key("empty"));
+}
+
+#[test]
+fn invalidate_cache_drops_one_users_decisions_or_all() {
+    let (mut h, _dir) = handlers("invalidate");
+    let asked: std::rc::Rc<std::cell::RefCell<Vec<Option<String>>>> = Default::default();
+    let log = asked.clone();
+    h.revoke = std::rc::Rc::new(move |user| {
+        log.borrow_mut().push(user.map(str::to_string));
+        3
+    });
+    let mut seen = Seen::default();
+    let r = ask(
+        order("i-1", action("invalidate_cache", &[("username", "alice")])),
+        &mut seen,
+        &h,
+    );
+    assert_eq!(r.event_type, "action_result");
+    assert_eq!(r.metadata["success"], "true", "{r:?}");
+    assert_eq!(r.message, "dropped 3 cached decision(s) of 'alice'");
+    let r = ask(order("i-2", action("invalidate_cache", &[])), &mut seen, &h);
+    assert_eq!(r.message, "dropped all 3 cached decision(s)");
+    let r = ask(
+        order("i-3", action("invalidate_cache", &[("username", "a b")])),
+        &mut seen,
+        &h,
+    );
+    assert_eq!(r.metadata["code"], "INVALID_ARGUMENT", "{r:?}");
+    // disconnect_user revokes too, before ocserv is asked (here ocserv is not even there).
+    let _ = ask(
+        order("i-4", action("disconnect_user", &[("username", "bob")])),
+        &mut seen,
+        &h,
+    );
+    assert_eq!(
+        *asked.borrow(),
+        [Some("alice".to_string()), None, Some("bob".to_string())]
+    );
 }

@@ -20,11 +20,13 @@ impl Daemon {
         };
         let handlers = {
             let daemon = Rc::downgrade(self);
+            let revoke = super::revoker(&daemon);
             move || {
                 let config = daemon.upgrade().map(|d| d.config());
                 Handlers {
                     command: command_setup(config.as_deref()),
                     ocserv: config.map(|c| c.ocserv.clone()).unwrap_or_default(),
+                    revoke: revoke.clone(),
                 }
             }
         };

@@ -41,8 +41,14 @@ impl Daemon {
                         crate::ocserv::conf::ctl_socket(&config.ocserv),
                         DEFAULT_TIMEOUT,
                     );
-                    match crate::portal::validate::sweep(&channel, &ctl, config.portal.timeout)
-                        .await
+                    let revoke = super::revoker(&daemon);
+                    match crate::portal::validate::sweep(
+                        &channel,
+                        &ctl,
+                        config.portal.timeout,
+                        &revoke,
+                    )
+                    .await
                     {
                         Ok(s) if s.ended > 0 || s.unanswered > 0 => log::info!(
                             "validate: {} session(s) checked, {} ended, {} without an answer",

@@ -30,9 +30,13 @@ pub enum Kind {
     StatusRequest = 1,
     /// An ocserv event from the hook.
     EventRequest = 2,
+    /// `ocserv-agent cache clear`.
+    CacheClearRequest = 3,
     StatusReply = 129,
     /// The decision for an event.
     DecisionReply = 130,
+    /// How many cached decisions were dropped.
+    CacheClearReply = 131,
     ErrorReply = 255,
 }
 
@@ -41,8 +45,10 @@ impl Kind {
         match b {
             1 => Some(Kind::StatusRequest),
             2 => Some(Kind::EventRequest),
+            3 => Some(Kind::CacheClearRequest),
             129 => Some(Kind::StatusReply),
             130 => Some(Kind::DecisionReply),
+            131 => Some(Kind::CacheClearReply),
             255 => Some(Kind::ErrorReply),
             _ => None,
         }

@@ -14,6 +14,20 @@ pub enum Request {
     /// The hook: ocserv's script environment, the variables ocserv sets and nothing else. The
     /// daemon validates it again (it trusts the peer's uid, not its data).
     Event(EventPayload),
+    /// `ocserv-agent cache clear [USER]`: drop cached decisions.
+    CacheClear(CacheClear),
+}
+
+/// Whose cached decisions to drop: one user's, or everyone's without a name.
+#[derive(Clone, Debug, Default, PartialEq, SerJson, DeJson)]
+pub struct CacheClear {
+    pub username: Option<String>,
+}
+
+/// How many cached decisions a `cache clear` dropped.
+#[derive(Clone, Debug, PartialEq, SerJson, DeJson)]
+pub struct Cleared {
+    pub dropped: u32,
 }
 
 /// ocserv's variables by name, as the hook found them.
@@ -37,6 +51,7 @@ pub enum Reply {
     /// Boxed: a status is much larger than the decisions the hot path sends.
     Status(Box<StatusReply>),
     Decision(DecisionReply),
+    Cleared(Cleared),
     /// The request was refused or could not be served; the text says why.
     Error(String),
 }
@@ -131,6 +146,7 @@ impl Request {
         match self {
             Request::Status => encode(Kind::StatusRequest, "{}"),
             Request::Event(e) => encode(Kind::EventRequest, &e.serialize_json()),
+            Request::CacheClear(c) => encode(Kind::CacheClearRequest, &c.serialize_json()),
         }
     }
 
@@ -139,6 +155,7 @@ impl Request {
         match kind {
             Kind::StatusRequest => decode_json::<EmptyPayload>(payload).map(|_| Request::Status),
             Kind::EventRequest => decode_json(payload).map(Request::Event),
+            Kind::CacheClearRequest => decode_json(payload).map(Request::CacheClear),
             other => Err(FrameError::BadPayload(format!(
                 "{other:?} is not a request"
             ))),
@@ -147,11 +164,22 @@ impl Request {
 }
 
 impl Reply {
+    /// What kind of reply this is, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Reply::Status(_) => "a status",
+            Reply::Decision(_) => "a decision",
+            Reply::Cleared(_) => "a cache count",
+            Reply::Error(_) => "an error",
+        }
+    }
+
     /// The whole frame for this reply.
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Reply::Status(s) => encode(Kind::StatusReply, &s.serialize_json()),
             Reply::Decision(d) => encode(Kind::DecisionReply, &d.serialize_json()),
+            Reply::Cleared(c) => encode(Kind::CacheClearReply, &c.serialize_json()),
             Reply::Error(message) => encode(
                 Kind::ErrorReply,
                 &ErrorPayload {
@@ -167,6 +195,7 @@ impl Reply {
         match kind {
             Kind::StatusReply => decode_json(payload).map(|s| Reply::Status(Box::new(s))),
             Kind::DecisionReply => decode_json(payload).map(Reply::Decision),
+            Kind::CacheClearReply => decode_json(payload).map(Reply::Cleared),
             Kind::ErrorReply => {
                 decode_json::<ErrorPayload>(payload).map(|e| Reply::Error(e.message))
             }
@@ -200,6 +229,22 @@ mod tests {
             reason: "denied by the portal: \"not today\"".into(),
         });
         assert_eq!(round_trip(decision.clone()), decision);
+        let cleared = Reply::Cleared(Cleared { dropped: 7 });
+        assert_eq!(round_trip(cleared.clone()), cleared);
+    }
+
+    #[test]
+    fn cache_clear_round_trips_with_and_without_a_user() {
+        for username in [None, Some("alice".to_string())] {
+            let request = Request::CacheClear(CacheClear { username });
+            let frame = request.encode();
+            let header: [u8; HEADER_LEN] = frame[..HEADER_LEN].try_into().unwrap();
+            let (kind, _) = decode_header(&header).unwrap();
+            assert_eq!(
+                Request::decode(kind, &frame[HEADER_LEN..]).unwrap(),
+                request
+            );
+        }
     }
 
     #[test]

@@ -61,10 +61,16 @@ pub async fn verdict(
     })
 }
 
-/// Asks about every session ocserv lists, one at a time, and ends the ones the portal refuses.
-/// Sessions not yet connected (their connect-script still running) are left to the connect
-/// decision.
-pub async fn sweep(channel: &Channel, ctl: &Client, timeout: Duration) -> Result<Sweep, String> {
+/// Asks about every session ocserv lists, one at a time, and ends the ones the portal refuses;
+/// their users' cached decisions are dropped (`revoke`) so that a reconnect is put to the
+/// portal. Sessions not yet connected (their connect-script still running) are left to the
+/// connect decision.
+pub async fn sweep(
+    channel: &Channel,
+    ctl: &Client,
+    timeout: Duration,
+    revoke: &crate::authz::Revoke,
+) -> Result<Sweep, String> {
     let list = ctl
         .list()
         .await
@@ -79,14 +85,19 @@ pub async fn sweep(channel: &Channel, ctl: &Client, timeout: Duration) -> Result
         let user = session.username.as_deref().unwrap_or("");
         match verdict(channel, session, timeout).await {
             Ok(None) => {}
-            Ok(Some(reason)) => match crate::authz::live::end(ctl, id).await {
-                Ok(true) => {
-                    done.ended += 1;
-                    log::info!("validate: ended session {id} of '{user}': {reason}");
+            Ok(Some(reason)) => {
+                revoke(Some(user));
+                match crate::authz::live::end(ctl, id).await {
+                    Ok(true) => {
+                        done.ended += 1;
+                        log::info!("validate: ended session {id} of '{user}': {reason}");
+                    }
+                    Ok(false) => {
+                        log::warn!("validate: ocserv did not end session {id} of '{user}'")
+                    }
+                    Err(e) => log::warn!("validate: cannot end session {id} of '{user}': {e}"),
                 }
-                Ok(false) => log::warn!("validate: ocserv did not end session {id} of '{user}'"),
-                Err(e) => log::warn!("validate: cannot end session {id} of '{user}': {e}"),
-            },
+            }
             Err(status) => {
                 done.unanswered += 1;
                 log::debug!("validate: no verdict on session {id} of '{user}': {status}");

@@ -18,23 +18,31 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 pub const GET_ACTIVE_SESSIONS: &str = "/agent.v1.VPNAgentService/GetActiveSessions";
+use crate::authz::Revoke;
+
 pub const DISCONNECT_USER: &str = "/agent.v1.VPNAgentService/DisconnectUser";
 
 /// A session's tun counters: (received from the client, sent to it).
 pub type Counters = Rc<dyn Fn(&str) -> (u64, u64)>;
 
-/// Registers the methods; `ctl` gives the control client for the configuration in force.
-pub fn register(router: &mut Router, ctl: Rc<dyn Fn() -> Client>, counters: Counters) {
+/// Registers the methods; `ctl` gives the control client for the configuration in force,
+/// `revoke` drops a disconnected user's cached decisions.
+pub fn register(
+    router: &mut Router,
+    ctl: Rc<dyn Fn() -> Client>,
+    counters: Counters,
+    revoke: Revoke,
+) {
     let sessions_ctl = ctl.clone();
     router.unary(GET_ACTIVE_SESSIONS, move |_call, message| {
         let (client, counters) = (sessions_ctl(), counters.clone());
         async move { get_active_sessions(&client, &message, &*counters).await }
     });
     router.unary(DISCONNECT_USER, move |call, message| {
-        let client = ctl();
+        let (client, revoke) = (ctl(), revoke.clone());
         async move {
             call.require_allowed()?;
-            disconnect_user(&client, &message).await
+            disconnect_user(&client, &message, &revoke).await
         }
     });
 }
@@ -52,7 +60,7 @@ fn status(e: CtlError) -> Status {
 }
 
 /// A user name as it may be asked about: printable, no spaces, not too long.
-fn check_username(name: &str) -> Result<(), Status> {
+pub fn check_username(name: &str) -> Result<(), Status> {
     if name.len() > 200 || name.starts_with('-') || name.chars().any(|c| c.is_control() || c == ' ')
     {
         return Err(Status::new(
@@ -135,12 +143,20 @@ pub async fn get_active_sessions(
     Ok(Bytes::from(response.encode_to_vec()))
 }
 
-pub async fn disconnect_user(client: &Client, message: &[u8]) -> Result<Bytes, Status> {
+/// Ends the user's newest session, or all of them. The user's cached decisions are dropped
+/// first, whatever ocserv then says: whoever disconnects a user means the next connect to be
+/// put to the portal again, not admitted from the cache.
+pub async fn disconnect_user(
+    client: &Client,
+    message: &[u8],
+    revoke: &Revoke,
+) -> Result<Bytes, Status> {
     let req: DisconnectUserRequest = decode(message, "DisconnectUserRequest")?;
     if req.username.is_empty() {
         return Err(Status::new(Code::InvalidArgument, "username is required"));
     }
     check_username(&req.username)?;
+    revoke(Some(&req.username));
     let sessions = client.user_info(&req.username).await.map_err(status)?.user;
     let reply = |success: bool, n: u32, error: String| {
         Ok(Bytes::from(
@@ -198,6 +214,17 @@ pub async fn disconnect_user(client: &Client, message: &[u8]) -> Result<Bytes, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A revoke that records whom it was asked about.
+    fn recorder() -> (Revoke, Rc<std::cell::RefCell<Vec<String>>>) {
+        let seen: Rc<std::cell::RefCell<Vec<String>>> = Rc::default();
+        let log = seen.clone();
+        let revoke: Revoke = Rc::new(move |user: Option<&str>| {
+            log.borrow_mut().push(user.unwrap_or("*").to_string());
+            1
+        });
+        (revoke, seen)
+    }
     use crate::proto::ocserv::ctl::UserListRep;
     use std::path::PathBuf;
 
@@ -276,10 +303,12 @@ mod tests {
             disconnect_all_sessions: false,
         }
         .encode_to_vec();
+        let (revoke, revoked) = recorder();
         let r = DisconnectUserResponse::decode(
-            async_io::block_on(disconnect_user(&client, &msg)).unwrap(),
+            async_io::block_on(disconnect_user(&client, &msg, &revoke)).unwrap(),
         )
         .unwrap();
+        assert_eq!(*revoked.borrow(), ["alice"]);
         assert!(r.success);
         assert_eq!(r.sessions_disconnected, 1);
         assert!(
@@ -303,10 +332,12 @@ mod tests {
             disconnect_all_sessions: true,
         }
         .encode_to_vec();
+        let (revoke, revoked) = recorder();
         let r = DisconnectUserResponse::decode(
-            async_io::block_on(disconnect_user(&client, &msg)).unwrap(),
+            async_io::block_on(disconnect_user(&client, &msg, &revoke)).unwrap(),
         )
         .unwrap();
+        assert_eq!(*revoked.borrow(), ["alice"]);
         assert_eq!((r.success, r.sessions_disconnected), (true, 2));
         assert_eq!(r.error_message, "");
         assert_eq!(server.join().unwrap(), [5, 13]);
@@ -315,8 +346,9 @@ mod tests {
     #[test]
     fn bad_requests_and_a_missing_ocserv_map_to_grpc_codes() {
         let client = Client::new("/nonexistent/occtl.socket", Duration::from_secs(1));
+        let (revoke, revoked) = recorder();
         let ask = |req: DisconnectUserRequest| {
-            async_io::block_on(disconnect_user(&client, &req.encode_to_vec())).unwrap_err()
+            async_io::block_on(disconnect_user(&client, &req.encode_to_vec(), &revoke)).unwrap_err()
         };
         let req = |name: &str| DisconnectUserRequest {
             username: name.into(),
@@ -327,6 +359,8 @@ mod tests {
         assert_eq!(ask(req("-rf")).code, Code::InvalidArgument);
         assert_eq!(ask(req("a\nb")).code, Code::InvalidArgument);
         assert_eq!(ask(req("alice")).code, Code::Unavailable);
+        // Refused names revoke nothing; a user ocserv could not be asked about is revoked.
+        assert_eq!(*revoked.borrow(), ["alice"]);
         let e = async_io::block_on(get_active_sessions(&client, b"\xff", &|_| (0, 0))).unwrap_err();
         assert_eq!(e.code, Code::Internal);
     }

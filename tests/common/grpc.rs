@@ -48,7 +48,30 @@ impl Portal {
         port: u16,
         events: Option<&std::path::Path>,
     ) -> Portal {
-        let mut child = Command::new(python())
+        Portal::start_full(pki, port, events, None)
+    }
+
+    /// With CheckPolicy answers scripted per user by files in `verdicts` (see
+    /// tests/interop/fake_portal.py; [`Verdicts`] writes them).
+    pub fn start_scripted(
+        pki: &std::path::Path,
+        verdicts: &Verdicts,
+        events: Option<&std::path::Path>,
+    ) -> Portal {
+        Portal::start_full(pki, 0, events, Some(&verdicts.0))
+    }
+
+    fn start_full(
+        pki: &std::path::Path,
+        port: u16,
+        events: Option<&std::path::Path>,
+        verdicts: Option<&std::path::Path>,
+    ) -> Portal {
+        let mut command = Command::new(python());
+        if let Some(dir) = verdicts {
+            command.env("FAKE_PORTAL_VERDICTS", dir);
+        }
+        let mut child = command
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/interop/fake_portal.py"
@@ -71,6 +94,32 @@ impl Portal {
                 panic!("fake portal did not start within {PORTAL_START:?}: {line:?}")
             });
         Portal { child, port }
+    }
+}
+
+/// The directory of scripted CheckPolicy answers, one file per user.
+pub struct Verdicts(pub PathBuf);
+
+impl Verdicts {
+    pub fn new(dir: &TempDir) -> Verdicts {
+        let path = dir.path("verdicts");
+        std::fs::create_dir_all(&path).unwrap();
+        Verdicts(path)
+    }
+
+    /// From now on the portal answers `user` with `line` (`allow`, `deny ttl=30s`,
+    /// `status PERMISSION_DENIED`, `hang`).
+    pub fn set(&self, user: &str, line: &str) {
+        std::fs::write(self.0.join(user), format!("{line}\n")).unwrap();
+    }
+
+    /// How many CheckPolicy calls the portal has had for `user`.
+    pub fn calls(&self, user: &str) -> usize {
+        std::fs::read_to_string(self.0.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == user)
+            .count()
     }
 }
 

@@ -12,6 +12,11 @@ CheckPolicy answers by username:
   other    allowed
   calls:X  denied, with the number of CheckPolicy calls seen so far for user X as the reason
   suspended  allowed but should_disconnect, reason 'account suspended'
+Scripted verdicts: with FAKE_PORTAL_VERDICTS=DIR in the environment, a user with a file DIR/USER
+is answered by its first line instead (the file can change between calls): 'allow' or 'deny',
+optionally followed by ' ttl=VALUE' (metadata cache_ttl_seconds VALUE, sent as is); 'status
+CODE' (grpc.StatusCode name, e.g. PERMISSION_DENIED); 'hang' (sleeps 30 s). Every scripted call
+appends the user's name to DIR/calls.
 ValidateSession: 'revoked' invalid ('account revoked'), 'kicked' force_disconnect, 'broken'
 UNAVAILABLE, anyone else valid.
 vpn.v1.EventService: ReportConnect / ReportDisconnect append one JSON line per call to
@@ -27,6 +32,7 @@ response header x-portal=fake and trailer x-heartbeats=<messages received>.
 
 import collections
 import json
+import os
 import queue
 import sys
 import threading
@@ -54,8 +60,32 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
         self.calls = collections.Counter()
         self.lock = threading.Lock()
 
+    def scripted(self, user, context):
+        """The answer DIR/USER scripts, or None when there is no such file."""
+        directory = os.environ.get("FAKE_PORTAL_VERDICTS")
+        if not directory or "/" in user or not os.path.exists(os.path.join(directory, user)):
+            return None
+        with open(os.path.join(directory, user)) as f:
+            words = f.readline().split()
+        with self.lock, open(os.path.join(directory, "calls"), "a") as f:
+            f.write(user + "\n")
+        if words[0] == "status":
+            context.abort(getattr(grpc.StatusCode, words[1]), "scripted " + words[1])
+        if words[0] == "hang":
+            time.sleep(30)
+        reply = auth_pb2.CheckPolicyResponse(allowed=words[0] == "allow")
+        if words[0] == "deny":
+            reply.deny_reason = "scripted deny"
+        for word in words[1:]:
+            if word.startswith("ttl="):
+                reply.metadata["cache_ttl_seconds"] = word[len("ttl="):]
+        return reply
+
     def CheckPolicy(self, request, context):
         user = request.username
+        scripted = self.scripted(user, context)
+        if scripted is not None:
+            return scripted
         if user.startswith("calls:"):
             with self.lock:
                 seen = self.calls[user[len("calls:"):]]
