@@ -6,6 +6,9 @@
 //! fsynced: the default directory is tmpfs (fsync does nothing there), and on flash a sync per
 //! VPN login would wear the chip; a crashed *process* loses nothing either way, because the
 //! kernel already holds the write. A torn last line (power cut mid-append) is skipped on load.
+//! After a write that failed or was cut short (a full disk), the next record starts with a
+//! newline of its own, so it can never be glued to the torn one and lost with it; a record
+//! glued to a torn line by an older writer is still recovered on load.
 //! Acknowledged records are dropped by compaction: the live events are written to a temporary
 //! file, fsynced and renamed over the journal, so a crash mid-compaction leaves the old journal.
 
@@ -73,6 +76,8 @@ pub struct Journal {
     file: File,
     /// Records written since the last compaction, live or not.
     records: usize,
+    /// The file may end inside a line (a write failed or was cut short).
+    torn: bool,
 }
 
 impl Journal {
@@ -93,6 +98,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             file: append_to(&path)?,
             records: 0,
+            torn: false,
         };
         journal.compact(loaded.events.iter())?;
         Ok((journal, loaded))
@@ -132,6 +138,7 @@ impl Journal {
         crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)?;
         self.file = append_to(&path)?;
         self.records = n;
+        self.torn = false;
         Ok(())
     }
 
@@ -143,14 +150,32 @@ impl Journal {
 
     fn write(&mut self, line: &[u8]) -> io::Result<()> {
         // One write call per record: with O_APPEND the line lands whole or, on a full disk,
-        // fails; a short write leaves a torn line that the next load skips.
-        let n = self.file.write(line)?;
+        // fails; a short write leaves a torn line that the next load skips. After one, the
+        // record brings its own line break, so the torn bytes stay a line of their own.
+        let mut owned;
+        let line = if self.torn {
+            owned = Vec::with_capacity(line.len() + 1);
+            owned.push(b'\n');
+            owned.extend_from_slice(line);
+            owned.as_slice()
+        } else {
+            line
+        };
+        let n = match self.file.write(line) {
+            Ok(n) => n,
+            Err(e) => {
+                self.torn = true;
+                return Err(e);
+            }
+        };
         if n != line.len() {
+            self.torn = true;
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 format!("short write ({n} of {} bytes)", line.len()),
             ));
         }
+        self.torn = false;
         self.records += 1;
         Ok(())
     }
@@ -163,6 +188,9 @@ fn append_to(path: &Path) -> io::Result<File> {
         .mode(0o600)
         .open(path)
 }
+
+/// How every event record begins (nanoserde writes the fields in declaration order).
+const RECORD_START: &str = "{\"seq\":";
 
 /// Reads journal text: events in order, minus the acknowledged ones.
 fn replay(bytes: &[u8]) -> Loaded {
@@ -185,7 +213,15 @@ fn replay(bytes: &[u8]) -> Loaded {
         }
         match crate::json::decode::<Event>(line) {
             Ok(event) => loaded.events.push(event),
-            Err(_) => loaded.skipped += 1,
+            Err(_) => {
+                // A record glued to a torn one: the torn part is lost, the record is not.
+                loaded.skipped += 1;
+                let glued = line
+                    .rfind(RECORD_START)
+                    .filter(|&at| at > 0)
+                    .and_then(|at| crate::json::decode::<Event>(&line[at..]).ok());
+                loaded.events.extend(glued);
+            }
         }
     }
     acked.sort_unstable();
@@ -261,6 +297,56 @@ mod tests {
         assert_eq!(loaded.events, vec![event(1, Kind::Disconnect, 9)]);
         assert_eq!(loaded.skipped, 3);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_record_after_a_torn_one_is_never_lost() {
+        let dir = tmpdir("glue");
+        let (mut j, _) = Journal::open(&dir).unwrap();
+        j.append(&event(1, Kind::Connect, 1)).unwrap();
+        // The disk fills mid-record: part of a line lands, the write reports failure.
+        j.use_file_for_test("/dev/full");
+        assert!(j.append(&event(2, Kind::Connect, 2)).is_err());
+        j.use_file_for_test(dir.join(FILE_NAME).to_str().unwrap());
+        let torn = &event(2, Kind::Connect, 2).serialize_json()[..40];
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(FILE_NAME))
+            .unwrap()
+            .write_all(torn.as_bytes())
+            .unwrap();
+        // Space again: the next records still land whole.
+        j.append(&event(3, Kind::Disconnect, 1)).unwrap();
+        j.append(&event(4, Kind::Connect, 4)).unwrap();
+        j.ack(1).unwrap();
+        drop(j);
+        // The torn bytes are a line of their own; every record after them has its own line.
+        let text = fs::read_to_string(dir.join(FILE_NAME)).unwrap();
+        assert_eq!(text.lines().nth(1), Some(torn), "{text}");
+        assert_eq!(text.lines().count(), 5, "{text}");
+        let (_, loaded) = Journal::open(&dir).unwrap();
+        assert_eq!(
+            loaded.events,
+            vec![event(3, Kind::Disconnect, 1), event(4, Kind::Connect, 4)]
+        );
+        assert_eq!(loaded.skipped, 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_record_glued_to_a_torn_line_by_an_older_writer_is_recovered() {
+        let whole = |e: Event| e.serialize_json();
+        let torn = &whole(event(2, Kind::Connect, 2))[..25];
+        let text = format!(
+            "{}\n{torn}{}\n{}\n",
+            whole(event(1, Kind::Connect, 1)),
+            whole(event(3, Kind::Connect, 3)),
+            whole(event(4, Kind::Connect, 4))
+        );
+        let loaded = replay(text.as_bytes());
+        let seqs: Vec<u32> = loaded.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 3, 4]);
+        assert_eq!(loaded.skipped, 1);
     }
 
     #[test]

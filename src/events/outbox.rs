@@ -2,10 +2,12 @@
 //!
 //! A bounded queue in memory, mirrored to the [`Journal`] so that an agent restart resends what
 //! was not confirmed. When full, the oldest event is dropped and counted: an outage longer than
-//! the queue loses the oldest reports, never the daemon's memory. The same session and kind
-//! twice in a row (the hook and `NotifyConnect` reporting one connect, a disconnect replayed) is
-//! queued once; a session's events alternate connect → disconnect, so a repeat is a duplicate,
-//! while a recycled session ID (ocserv's IDs are worker pids) starts a new alternation.
+//! the queue loses the oldest reports, never the daemon's memory. The same session, user and
+//! kind twice in a row (the hook and `NotifyConnect` reporting one connect, a disconnect
+//! replayed) is queued once; a session's events alternate connect → disconnect, so a repeat is a
+//! duplicate, while a recycled session ID (ocserv's IDs are worker pids) starts a new
+//! alternation. The user is part of the key: after a missed disconnect ocserv may give the same
+//! pid to another user's session, whose connect is not a repeat.
 //!
 //! A journal that cannot be written (disk full, directory gone) does not stop reporting: events
 //! stay in memory, the failure is logged and counted, and the next compaction tries again.
@@ -17,7 +19,7 @@ use std::future::poll_fn;
 use std::path::Path;
 use std::task::{Poll, Waker};
 
-/// Session/kind pairs remembered for duplicate detection.
+/// Session/user/kind triples remembered for duplicate detection.
 const RECENT: usize = 1024;
 
 /// An event as the daemon hands it over, before it has a sequence number.
@@ -27,7 +29,7 @@ pub type NewEvent = Event;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pushed {
     Queued,
-    /// The same session and kind was the last event queued for that session.
+    /// The same kind was the last event queued for that session and user.
     Duplicate,
 }
 
@@ -65,7 +67,7 @@ struct Inner {
     queue: VecDeque<Event>,
     max: usize,
     next_seq: u32,
-    recent: VecDeque<(u32, Kind)>,
+    recent: VecDeque<(u32, String, Kind)>,
     journal: Option<Journal>,
     stats: Stats,
 }
@@ -102,7 +104,7 @@ impl Outbox {
                     }
                     for event in loaded.events {
                         inner.next_seq = inner.next_seq.max(event.seq.wrapping_add(1));
-                        inner.remember(event.session, event.kind);
+                        inner.remember(event.session, &event.user, event.kind);
                         inner.queue.push_back(event);
                     }
                     inner.journal = Some(journal);
@@ -126,13 +128,13 @@ impl Outbox {
     /// Queues an event (its `seq` is assigned here) unless it repeats the session's last one.
     pub fn push(&self, mut event: NewEvent) -> Pushed {
         let mut inner = self.inner.borrow_mut();
-        if inner.last_kind(event.session) == Some(event.kind) {
+        if inner.last_kind(event.session, &event.user) == Some(event.kind) {
             inner.stats.duplicates = inner.stats.duplicates.wrapping_add(1);
             return Pushed::Duplicate;
         }
         event.seq = inner.next_seq;
         inner.next_seq = inner.next_seq.wrapping_add(1);
-        inner.remember(event.session, event.kind);
+        inner.remember(event.session, &event.user, event.kind);
         if let Some(journal) = inner.journal.as_mut() {
             if let Err(e) = journal.append(&event) {
                 inner.journal_failed("write", &e);
@@ -191,19 +193,19 @@ impl Outbox {
 }
 
 impl Inner {
-    fn last_kind(&self, session: u32) -> Option<Kind> {
+    fn last_kind(&self, session: u32, user: &str) -> Option<Kind> {
         self.recent
             .iter()
             .rev()
-            .find(|(s, _)| *s == session)
-            .map(|&(_, k)| k)
+            .find(|(s, u, _)| *s == session && u == user)
+            .map(|&(_, _, k)| k)
     }
 
-    fn remember(&mut self, session: u32, kind: Kind) {
+    fn remember(&mut self, session: u32, user: &str, kind: Kind) {
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
-        self.recent.push_back((session, kind));
+        self.recent.push_back((session, user.to_string(), kind));
     }
 
     /// Drops the oldest events beyond `max`.
@@ -300,6 +302,21 @@ mod tests {
         assert_eq!(o.push(event(Kind::Disconnect, 8)), Pushed::Queued);
         assert_eq!(o.stats().duplicates, 2);
         assert_eq!(o.stats().depth, 4);
+    }
+
+    #[test]
+    fn a_recycled_session_id_of_another_user_is_not_a_repeat() {
+        let o = Outbox::open(None, 100);
+        let of = |kind, session, user: &str| Event {
+            user: user.into(),
+            ..event(kind, session)
+        };
+        assert_eq!(o.push(of(Kind::Connect, 7, "alice")), Pushed::Queued);
+        // Alice's disconnect was missed; ocserv gives pid 7 to bob's session.
+        assert_eq!(o.push(of(Kind::Connect, 7, "bob")), Pushed::Queued);
+        assert_eq!(o.push(of(Kind::Connect, 7, "bob")), Pushed::Duplicate);
+        assert_eq!(o.push(of(Kind::Connect, 7, "alice")), Pushed::Duplicate);
+        assert_eq!(o.stats().depth, 2);
     }
 
     #[test]
