@@ -22,6 +22,7 @@ pub fn ocserv_under(dir: &Path) -> Ocserv {
         per_user_dir: dir.join("users"),
         per_group_dir: dir.join("groups"),
         local_conf: dir.join("ocserv.conf.local"),
+        init_script: dir.join("no-init-script"),
         backup_dir: dir.join("backup"),
         logread: dir.join("no-logread"),
         syslog_file: Some(dir.join("syslog")),

@@ -290,6 +290,7 @@ fn read_ocserv(mut r: SectionReader) -> Ocserv {
         per_user_dir: r.or("per_user_dir", d.per_user_dir, parse_path),
         per_group_dir: r.or("per_group_dir", d.per_group_dir, parse_path),
         local_conf: r.or("local_conf", d.local_conf, parse_path),
+        init_script: r.or("init_script", d.init_script, parse_path),
         backup_dir: r.or("backup_dir", d.backup_dir, parse_path),
         logread: r.or("logread", d.logread, parse_path),
         syslog_file: r.value("syslog_file", parse_path),

@@ -168,6 +168,9 @@ pub struct Ocserv {
     /// The agent-owned fragment of the main config (UpdateConfig CONFIG_TYPE_MAIN). OpenWrt's
     /// init script appends it to the rendered ocserv.conf.
     pub local_conf: PathBuf,
+    /// OpenWrt's init script for ocserv: when it exists, UpdateConfig MAIN runs it with
+    /// `reload` so that the rendered config (/var/etc/ocserv.conf) takes in `local_conf`.
+    pub init_script: PathBuf,
     pub backup_dir: PathBuf,
     /// OpenWrt's log reader (StreamLogs `ocserv` / `system`); used when it exists.
     pub logread: PathBuf,
@@ -377,6 +380,7 @@ impl Default for Ocserv {
             per_user_dir: PathBuf::from("/etc/ocserv/config-per-user"),
             per_group_dir: PathBuf::from("/etc/ocserv/config-per-group"),
             local_conf: PathBuf::from("/etc/ocserv/ocserv.conf.local"),
+            init_script: PathBuf::from("/etc/init.d/ocserv"),
             backup_dir: PathBuf::from("/etc/ocserv/backup"),
             logread: PathBuf::from("/sbin/logread"),
             syslog_file: None,
@@ -584,6 +588,7 @@ impl Config {
             .set("per_user_dir", path(&o.per_user_dir))
             .set("per_group_dir", path(&o.per_group_dir))
             .set("local_conf", path(&o.local_conf))
+            .set("init_script", path(&o.init_script))
             .set("backup_dir", path(&o.backup_dir))
             .set("logread", path(&o.logread))
             .set_opt("syslog_file", o.syslog_file.as_ref());

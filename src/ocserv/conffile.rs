@@ -41,6 +41,17 @@ pub const ALLOWED: &[&str] = &[
     "stats-report-time",
 ];
 
+/// Keys that decide which programs ocserv runs for a session (or how it reaches the agent):
+/// never written by the agent, in any file, so that nothing it is told can stop ocserv from
+/// asking it.
+pub const SCRIPT_KEYS: &[&str] = &[
+    "connect-script",
+    "disconnect-script",
+    "host-update-script",
+    "use-occtl",
+    "occtl-socket-file",
+];
+
 /// Keys of [`ALLOWED`] that ocserv takes only in a per-user or per-group file.
 const PER_USER_ONLY: &[&str] = &["iroute"];
 
@@ -52,6 +63,8 @@ const MAX_VALUE: usize = 256;
 pub enum ConfError {
     BadName(String),
     UnknownKey(String),
+    /// One of [`SCRIPT_KEYS`].
+    ScriptKey(String),
     NotInMain(&'static str),
     BadValue {
         key: String,
@@ -78,6 +91,10 @@ impl fmt::Display for ConfError {
                 "'{}' may not be set per user or group (allowed: {})",
                 k.escape_default(),
                 ALLOWED.join(", ")
+            ),
+            ConfError::ScriptKey(k) => write!(
+                f,
+                "'{k}' may not be set by the agent: it decides which scripts ocserv runs (the agent's own hook lines stay as they are)"
             ),
             ConfError::NotInMain(k) => write!(
                 f,
@@ -124,6 +141,9 @@ pub fn check_name(name: &str) -> Result<(), ConfError> {
 
 /// Checks one key and its value.
 pub fn directive(key: &str, value: &str) -> Result<Directive, ConfError> {
+    if let Some(k) = SCRIPT_KEYS.iter().find(|k| **k == key) {
+        return Err(ConfError::ScriptKey(k.to_string()));
+    }
     let key = ALLOWED
         .iter()
         .copied()
@@ -279,8 +299,13 @@ pub fn check_main(directives: &[Directive]) -> Result<(), ConfError> {
 
 /// The file's text: a header saying who wrote it, then the lines.
 pub fn render(directives: &[Directive]) -> String {
-    let mut text =
-        String::from("# Written by ocserv-agent; edits here are replaced by the next update.\n");
+    String::from("# Written by ocserv-agent; edits here are replaced by the next update.\n")
+        + &render_lines(directives)
+}
+
+/// `key = value` lines, each ending in a newline.
+pub fn render_lines(directives: &[Directive]) -> String {
+    let mut text = String::new();
     for d in directives {
         text += &format!("{} = {}\n", d.key, d.value);
     }
@@ -304,6 +329,16 @@ pub fn write(
     directives: &[Directive],
     backup_dir: Option<&Path>,
 ) -> Result<Written, ConfError> {
+    replace(dir, name, &render(directives), backup_dir)
+}
+
+/// [`write`] with the file's whole text given.
+pub fn replace(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    backup_dir: Option<&Path>,
+) -> Result<Written, ConfError> {
     check_name(name)?;
     let path = dir.join(name);
     let io = |what: &str, p: &Path, e: std::io::Error| {
@@ -322,7 +357,7 @@ pub fn write(
             Err(e) => return Err(io("read", &path, e)),
         }
     }
-    crate::fsutil::write_atomic(&path, render(directives).as_bytes(), 0o644)
+    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o644)
         .map_err(|e| io("write", &path, e))?;
     Ok(Written { path, backup })
 }
@@ -374,7 +409,7 @@ mod tests {
         assert!(directive("split-dns", "corp.example").is_ok());
         assert_eq!(
             directive("connect-script", "/tmp/x").unwrap_err(),
-            ConfError::UnknownKey("connect-script".into())
+            ConfError::ScriptKey("connect-script".into())
         );
         for (k, v) in [
             ("route", "10.0.0.0/33"),

@@ -6,6 +6,8 @@ pub mod conffile;
 pub mod ctl;
 #[cfg(test)]
 pub mod ctl_fake;
+pub mod fragment;
+pub mod initscript;
 pub mod occtl_cmd;
 pub mod occtl_fmt;
 pub mod syslog;

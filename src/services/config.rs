@@ -1,5 +1,8 @@
 //! `agent.v1.AgentService/UpdateConfig`: replaces one per-user or per-group ocserv config file,
-//! or the agent-owned fragment of the main config (`ocserv.local_conf`) followed by a reload.
+//! or the agent's own block inside the main-config fragment (`ocserv.local_conf`, see
+//! `ocserv/fragment.rs`: every other line of that file, the hook's `connect-script` lines
+//! included, is kept byte for byte), then puts it in force: on OpenWrt `init_script reload`
+//! re-renders ocserv.conf with the fragment, then ocserv's RELOAD re-reads it.
 //!
 //! `config_content` is either ocserv's own `key = value` lines or the JSON object the Go agent
 //! took (see [`Content`]); both end up as the same checked directives (`ocserv/conffile.rs`:
@@ -12,6 +15,8 @@ use crate::grpc::status::{Code, Status};
 use crate::ocserv::conf::ctl_socket;
 use crate::ocserv::conffile::{self, ConfError, Directive};
 use crate::ocserv::ctl::{Client, DEFAULT_TIMEOUT};
+use crate::ocserv::fragment;
+use crate::ocserv::initscript::{self, Reloaded};
 use crate::proto::agent::v1::{ConfigType, ConfigUpdateRequest, ConfigUpdateResponse};
 use bytes::Bytes;
 use prost::Message;
@@ -214,12 +219,37 @@ pub async fn update_config(
         }
     };
     reply.validation_result = format!("valid: {} line(s) for {}", lines.len(), target.what);
+    let text = if target.main {
+        match main_text(settings, &lines) {
+            Ok(text) => {
+                reply.validation_result = format!(
+                    "{}; {} {} hold:\n{}",
+                    reply.validation_result,
+                    settings.local_conf.display(),
+                    if req.validate_only {
+                        "would"
+                    } else {
+                        "will now"
+                    },
+                    fragment::excerpt(&text)
+                );
+                text
+            }
+            Err(why) => {
+                reply.validation_result = format!("invalid: {why}");
+                reply.error_message = why;
+                return Ok(reply);
+            }
+        }
+    } else {
+        conffile::render(&lines)
+    };
     if req.validate_only {
         reply.success = true;
         return Ok(reply);
     }
     let backup = req.create_backup.then_some(target.backup_dir.as_path());
-    let written = match conffile::write(&target.dir, &target.name, &lines, backup) {
+    let written = match conffile::replace(&target.dir, &target.name, &text, backup) {
         Ok(w) => w,
         Err(e) => {
             reply.error_message = e.to_string();
@@ -242,27 +272,39 @@ pub async fn update_config(
         .map_or_else(String::new, path_text);
     reply.success = true;
     if target.main {
-        // The fragment is read when ocserv's config is; only a reload puts it in force.
-        let client = Client::new(ctl_socket(settings), DEFAULT_TIMEOUT);
-        match client.reload().await {
-            Ok(true) => {}
-            Ok(false) => {
-                reply.success = false;
-                reply.error_message = format!(
-                    "{} written; ocserv refused to reload",
-                    written.path.display()
-                );
-            }
-            Err(e) => {
-                reply.success = false;
-                reply.error_message = format!(
-                    "{} written; ocserv did not reload: {e}",
-                    written.path.display()
-                );
-            }
+        if let Err(why) = put_in_force(settings).await {
+            reply.success = false;
+            reply.error_message = format!("{} written; {why}", written.path.display());
         }
     }
     Ok(reply)
+}
+
+/// The fragment as it is to be: the file as it is now, with the agent's block set to `lines`.
+fn main_text(settings: &Ocserv, lines: &[Directive]) -> Result<String, String> {
+    let path = &settings.local_conf;
+    let existing = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| format!("{} is not UTF-8 text; not touched", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    fragment::splice(&existing, lines).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Makes ocserv take the fragment: OpenWrt's init script re-renders its config (when there is
+/// one), then RELOAD over the control socket re-reads it.
+async fn put_in_force(settings: &Ocserv) -> Result<(), String> {
+    match initscript::reload(&settings.init_script, initscript::TIMEOUT).await {
+        Reloaded::NoScript | Reloaded::Done => {}
+        Reloaded::Failed(why) => return Err(format!("{why}; ocserv was not reloaded")),
+    }
+    let client = Client::new(ctl_socket(settings), DEFAULT_TIMEOUT);
+    match client.reload().await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("ocserv refused to reload".into()),
+        Err(e) => Err(format!("ocserv did not reload: {e}")),
+    }
 }
 
 fn path_text(p: &Path) -> String {

@@ -177,7 +177,10 @@ fn the_main_fragment_is_written_then_ocserv_reloads() {
     assert!(r.success, "{r:?}");
     assert_eq!(server.join().unwrap(), [2], "one RELOAD");
     let text = fs::read_to_string(&s.local_conf).unwrap();
-    assert!(text.ends_with("max-same-clients = 1\n"), "{text}");
+    assert!(
+        text.ends_with("max-same-clients = 1\n# END ocserv-agent\n"),
+        "{text}"
+    );
 
     // iroute has no meaning there; ocserv gone: written, but not in force, and said so.
     let r = ask(
@@ -209,4 +212,115 @@ fn the_main_fragment_is_written_then_ocserv_reloads() {
     assert!(r
         .backup_path
         .starts_with(&path_text(&s.backup_dir.join("main/ocserv.conf.local."))));
+}
+
+/// First boot put the hook's lines in the fragment; UpdateConfig MAIN never removes them, keeps
+/// every other byte, refuses script keys, and says what the file holds.
+#[test]
+fn the_main_fragment_keeps_the_hook_lines_and_every_other_byte() {
+    let s = settings("main-hooks");
+    let hooks = "connect-script = /usr/libexec/ocserv-agent/hook\r\ndisconnect-script = /usr/libexec/ocserv-agent/hook\n# operator's\nudp-port = 4443";
+    fs::write(&s.local_conf, hooks).unwrap();
+    let ctl = s.ctl_socket.clone().unwrap();
+    let server = crate::ocserv::ctl_fake::scripted(
+        &ctl,
+        vec![Some((102, vec![0x08, 0x01])), Some((102, vec![0x08, 0x01]))],
+    );
+    let r = ask(&s, request(ConfigType::Main, "", "max-same-clients = 4")).unwrap();
+    assert!(r.success, "{r:?}");
+    let text = fs::read_to_string(&s.local_conf).unwrap();
+    assert!(text.starts_with(hooks), "{text:?}");
+    assert!(
+        r.validation_result.contains("will now hold:\n") && r.validation_result.ends_with(&text),
+        "{r:?}"
+    );
+    let r = ask(&s, request(ConfigType::Main, "", "mtu = 1300")).unwrap();
+    assert!(r.success, "{r:?}");
+    assert_eq!(server.join().unwrap(), [2, 2]);
+    let text = fs::read_to_string(&s.local_conf).unwrap();
+    assert!(
+        text.starts_with(hooks) && !text.contains("max-same-clients"),
+        "{text:?}"
+    );
+    assert_eq!(text.matches("mtu = 1300").count(), 1);
+    // Keys that decide which scripts ocserv runs are refused by name; nothing is written.
+    for key in crate::ocserv::conffile::SCRIPT_KEYS {
+        let r = ask(
+            &s,
+            request(ConfigType::Main, "", &format!("{key} = /bin/sh")),
+        )
+        .unwrap();
+        assert!(!r.success, "{key}: {r:?}");
+        assert!(r.error_message.contains("decides which scripts"), "{r:?}");
+        let r = ask(
+            &s,
+            request(
+                ConfigType::Main,
+                "",
+                &format!("{{\"custom_directives\": {{\"{key}\": \"/bin/sh\"}}}}"),
+            ),
+        )
+        .unwrap();
+        assert!(!r.success, "{key}: {r:?}");
+    }
+    assert_eq!(fs::read_to_string(&s.local_conf).unwrap(), text);
+    // validate_only shows what the file would hold and writes nothing.
+    let mut req = request(ConfigType::Main, "", "mtu = 1200");
+    req.validate_only = true;
+    let r = ask(&s, req).unwrap();
+    assert!(
+        r.success && r.validation_result.contains("would hold"),
+        "{r:?}"
+    );
+    assert!(r.validation_result.contains("mtu = 1200"), "{r:?}");
+    assert_eq!(fs::read_to_string(&s.local_conf).unwrap(), text);
+    // Damaged markers: refused, the file untouched.
+    let damaged = format!("{}\n{}", hooks, crate::ocserv::fragment::BEGIN);
+    fs::write(&s.local_conf, &damaged).unwrap();
+    let r = ask(&s, request(ConfigType::Main, "", "mtu = 1300")).unwrap();
+    assert!(
+        !r.success && r.error_message.contains("fix the file by hand"),
+        "{r:?}"
+    );
+    assert_eq!(fs::read_to_string(&s.local_conf).unwrap(), damaged);
+}
+
+/// On OpenWrt the init script re-renders ocserv.conf (base + fragment) before RELOAD; a
+/// failing script means no RELOAD, and the reply says so.
+#[test]
+fn on_openwrt_the_init_script_renders_before_the_reload() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = settings("main-openwrt");
+    let dir = s.local_conf.parent().unwrap().to_path_buf();
+    let rendered = dir.join("rendered.conf");
+    s.init_script = dir.join("init.d-ocserv");
+    fs::write(
+        &s.init_script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = reload ] || exit 9\necho 'tcp-port = 443' > {r}\ncat {l} >> {r}\n",
+            r = rendered.display(),
+            l = s.local_conf.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&s.init_script, fs::Permissions::from_mode(0o755)).unwrap();
+    let ctl = s.ctl_socket.clone().unwrap();
+    let server = crate::ocserv::ctl_fake::scripted(&ctl, vec![Some((102, vec![0x08, 0x01]))]);
+    let r = ask(&s, request(ConfigType::Main, "", "mtu = 1300")).unwrap();
+    assert!(r.success, "{r:?}");
+    assert_eq!(server.join().unwrap(), [2], "RELOAD after the render");
+    let text = fs::read_to_string(&rendered).unwrap();
+    assert!(
+        text.starts_with("tcp-port = 443\n") && text.contains("mtu = 1300\n"),
+        "{text}"
+    );
+    fs::write(&s.init_script, "#!/bin/sh\nexit 1\n").unwrap();
+    let r = ask(&s, request(ConfigType::Main, "", "mtu = 1200")).unwrap();
+    assert!(!r.success, "{r:?}");
+    assert!(
+        r.error_message
+            .contains("reload: exit status: 1; ocserv was not reloaded"),
+        "{}",
+        r.error_message
+    );
 }

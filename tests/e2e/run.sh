@@ -80,10 +80,13 @@ ip -n "$cli" link set "oa$$c" up
 # beside ocserv, as on a router; only there does it see the sessions' tun devices)
 tests/gen-certs.sh "$work/pki" >/dev/null
 events=$work/events.jsonl
+mkdir -p "$work/verdicts" # scripted CheckPolicy answers: a file per user (fake_portal.py)
+verdict() { echo "$2" >"$work/verdicts/$1"; } # verdict USER allow|deny|...
 start_portal() { # [port]
 	local fifo=$work/portal.in
 	rm -f "$fifo"; mkfifo "$fifo"
-	ip netns exec "$srv" "$python" tests/interop/fake_portal.py "$work/pki" proto "${1:-0}" "$events" \
+	ip netns exec "$srv" env FAKE_PORTAL_VERDICTS="$work/verdicts" \
+		"$python" tests/interop/fake_portal.py "$work/pki" proto "${1:-0}" "$events" \
 		<"$fifo" >"$work/portal.out" 2>>"$work/portal.log" &
 	portal_pid=$!
 	pids+=("$portal_pid")
@@ -105,8 +108,9 @@ start_portal
 # ---- our daemon
 conf=$work/agent.conf
 # write_conf fail_mode [replace_oldest for carol's one-session rule]; $grpc_extra (a line for
-# the grpc section) and $control (enables the dial-out stream) are added when set.
-grpc_extra= control=
+# the grpc section) and $control (enables the dial-out stream) are added when set; $cache_ttl
+# (default 1s) is how long a portal allow is cached.
+grpc_extra= control= cache_ttl=
 write_conf() {
 	cat >"$conf" <<-EOF
 	config agent 'main'
@@ -131,7 +135,7 @@ write_conf() {
 	config resilience 'resilience'
 		option fail_mode $1
 		option environment development
-		option cache_ttl 1s
+		option cache_ttl ${cache_ttl:-1s}
 		option cache_deny_ttl 1s
 		option cache_stale_ttl 1h
 	config outbox 'outbox'
@@ -156,6 +160,7 @@ write_conf() {
 		option per_user_dir '$work/config-per-user'
 		option per_group_dir '$work/config-per-group'
 		option local_conf '$work/ocserv.conf.local'
+		option init_script '$work/init.d-ocserv'
 		option backup_dir '$work/backup'
 	EOF
 }
@@ -182,8 +187,19 @@ EOF
 certtool --generate-self-signed --load-privkey "$work/server.key" --template "$work/server.tmpl" \
 	--outfile "$work/server.pem" 2>/dev/null
 pin=$(certtool -i --infile "$work/server.pem" | grep -o 'pin-sha256:[^ ]*' | head -n1)
-for u in alice bob carol revoked; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
-cat >"$work/ocserv.conf" <<-EOF
+for u in alice bob carol revoked dave; do printf 'pw\npw\n' | ocpasswd -c "$work/passwd" -g staff "$u"; done
+# As on OpenWrt: ocserv reads a config rendered from its own settings plus ocserv.conf.local,
+# where first boot put the hook's lines (rootfs/etc/uci-defaults/90-ocserv-agent); the stand-in
+# init script re-renders it on 'reload', as /etc/init.d/ocserv does.
+printf 'connect-script = %s\ndisconnect-script = %s\n' "$work/hook" "$work/hook" >"$work/ocserv.conf.local"
+cat >"$work/init.d-ocserv" <<-EOF
+	#!/bin/sh
+	[ "\$1" = reload ] || exit 1
+	cat "$work/ocserv.conf.base" "$work/ocserv.conf.local" >"$work/ocserv.conf.new" &&
+		mv "$work/ocserv.conf.new" "$work/ocserv.conf"
+EOF
+chmod 755 "$work/init.d-ocserv"
+cat >"$work/ocserv.conf.base" <<-EOF
 	auth = "plain[passwd=$work/passwd]"
 	tcp-port = 44443
 	socket-file = $work/ocserv.sock
@@ -204,11 +220,10 @@ cat >"$work/ocserv.conf" <<-EOF
 	device = vpns
 	ipv4-network = 192.168.77.0
 	ipv4-netmask = 255.255.255.0
-	connect-script = $work/hook
-	disconnect-script = $work/hook
 	pid-file = $work/ocserv.pid
 	config-per-user = $work/config-per-user/
 EOF
+"$work/init.d-ocserv" reload
 ip netns exec "$srv" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	ocserv -f -d 3 -c "$work/ocserv.conf" >"$work/ocserv.log" 2>&1 &
 pids+=("$!")
@@ -402,6 +417,23 @@ done
 wait_event "\"kind\": \"disconnect\", \"username\": \"alice\", \"session_id\": \"$old_id\""
 logout "$alice"
 
+step "after DisconnectUser the user's next login is put to the portal, which now denies"
+cache_ttl=10m
+write_conf close
+reload_agent
+verdict dave allow
+login dave
+[ "$rc" = 0 ] || fail "dave: openconnect exit $rc, want 0"
+dave=$client_pid
+verdict dave deny # the allow stays cached for 10 minutes unless revoked
+agent_call disconnect dave all >"$work/disconnect.out" || fail "$(cat "$work/disconnect.out")"
+grep -q 'disconnected=1' "$work/disconnect.out" || fail "$(cat "$work/disconnect.out")"
+logout "$dave"
+login dave
+[ "$rc" = 2 ] || fail "dave after DisconnectUser: openconnect exit $rc, want 2 (a cached allow admitted him)"
+grep -q "connect of 'dave' (session [0-9]*) from 10.199.0.2: denied (denied by the portal: scripted deny)" \
+	"$work/agent.log" || fail "dave was not put to the portal: $(grep dave "$work/agent.log" | tail -3)"
+
 step "max_sessions counts ocserv's live sessions; replace_oldest ends the oldest instead"
 login carol
 [ "$rc" = 0 ] || fail "carol: openconnect exit $rc, want 0"
@@ -455,8 +487,18 @@ agent_call config main '' 'max-same-clients = 4' >"$work/config.out" || fail "ma
 grep -qx 'max-same-clients = 4' "$work/ocserv.conf.local" || fail "no fragment: $(cat "$work/config.out")"
 for _ in $(seq 50); do grep -q "reloading configuration" "$work/ocserv.log" && break; sleep 0.1; done
 grep -q "reloading configuration" "$work/ocserv.log" || fail "ocserv logged no reload after the main fragment was written"
+grep -qx "connect-script = $work/hook" "$work/ocserv.conf.local" || fail "the hook lines are gone: $(cat "$work/ocserv.conf.local")"
+grep -qx "connect-script = $work/hook" "$work/ocserv.conf" || fail "not rendered: $(cat "$work/ocserv.conf")"
+grep -qx 'max-same-clients = 4' "$work/ocserv.conf" || fail "the init script did not render the fragment"
+
+step "after UpdateConfig MAIN the hook still runs on the next connect"
+asked=$(grep -c "connect of 'bob'" "$work/agent.log" || true)
+login bob
+[ "$rc" = 2 ] || fail "bob after UpdateConfig MAIN: openconnect exit $rc, want 2"
+[ "$(grep -c "connect of 'bob'" "$work/agent.log")" -gt "$asked" ] || fail "the hook did not ask the agent about bob"
 
 step "ValidateSession: the portal revokes a live session; the agent ends it in ocserv"
+verdict revoked allow
 login revoked
 revoked=$client_pid
 ended=
@@ -466,9 +508,15 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ -n "$ended" ] || fail "the agent did not end revoked's session: $(grep validate "$work/agent.log" | tail -5)"
+verdict revoked deny # revoked's allow was cached for 10 minutes; the sweep revoked it
 agent_call sessions revoked >"$work/sessions.out"
 grep -q "^session id=$ended " "$work/sessions.out" && fail "session $ended still listed"
 logout "$revoked"
+step "after the sweep the user's next login is put to the portal, which now denies"
+login revoked
+[ "$rc" = 2 ] || fail "revoked after the sweep: openconnect exit $rc, want 2"
+grep -q "connect of 'revoked' (session [0-9]*) from 10.199.0.2: denied (denied by the portal: scripted deny)" \
+	"$work/agent.log" || fail "revoked was not put to the portal: $(grep "'revoked'" "$work/agent.log" | tail -3)"
 
 step "ocserv-agent occtl show events: the sessions, then occtl's line for each connect and disconnect"
 ip netns exec "$srv" "$bin" occtl -s "$work/occtl.sock" show events >"$work/events.out" 2>&1 &
