@@ -165,7 +165,9 @@ test_all() {
     for t in "${TEST_TARGETS[@]}"; do
         say "tests under $(runner "$t") for $t"
         configure_target "$t"
-        export "CARGO_TARGET_$(env_name "$t")_RUNNER=$(runner "$t")"
+        # Each test binary bounded in time (cross/emulate.sh); the daemon and hook the tests
+        # start run under the bare emulator, so that killing them kills them.
+        export "CARGO_TARGET_$(env_name "$t")_RUNNER=$SRC/cross/emulate.sh $(runner "$t") --"
         OCSERV_AGENT_TEST_RUNNER=$(runner "$t") \
             cargo-zigbuild test --locked --target "$t" "${BUILD_STD[@]}"
     done

@@ -366,3 +366,45 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
         "{out}"
     );
 }
+
+/// ocserv gives a pid (the session ID) to another user after a missed disconnect: that user's
+/// connect is reported, not dropped as a repeat; a true repeat still is.
+#[test]
+fn a_recycled_session_id_of_another_user_is_reported() {
+    let dir = TempDir::new("reporting-recycled");
+    let pki = certs(&dir);
+    let events = dir.path("events.jsonl");
+    let portal = Portal::start_with(&pki, 0, Some(&events));
+    let config = portal_config(&dir, &pki, portal.port, "stale");
+    let d = Daemon::start(&config);
+    assert_eq!(
+        run_hook(&config, &connect(7, "alice", "192.0.2.1")).0,
+        Some(0)
+    );
+    // alice's disconnect never came; pid 7 now serves other's session.
+    assert_eq!(
+        run_hook(&config, &connect(7, "other", "192.0.2.2")).0,
+        Some(0)
+    );
+    let r = wait_reports(&events, 2, 15);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(
+        r[0].contains("\"alice\"") && r[1].contains("\"other\""),
+        "{r:?}"
+    );
+    // The same connect told twice (the hook, then NotifyConnect) is one report.
+    assert_eq!(
+        run_hook(&config, &connect(7, "other", "192.0.2.2")).0,
+        Some(0)
+    );
+    assert_eq!(run_hook(&config, &disconnect(7, "other")).0, Some(0));
+    let r = wait_reports(&events, 3, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    let r2 = reports(&events);
+    assert_eq!(r2.len(), 3, "{r:?} / {r2:?}");
+    assert!(
+        d.status_json().contains("duplicates=1"),
+        "{}",
+        d.status_json()
+    );
+}

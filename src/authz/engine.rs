@@ -543,6 +543,68 @@ mod tests {
         });
     }
 
+    /// replace_oldest finds the user at the limit; ending the old session hangs in ocserv. The
+    /// decision is a deny within the budget, and nothing is recorded.
+    #[test]
+    fn replace_oldest_that_cannot_finish_in_time_is_a_deny_without_effects() {
+        use crate::proto::ocserv::ctl::{UserInfoRep, UserListRep};
+        use prost::Message;
+        use std::io::{Read, Write};
+        let dir = crate::testutil::fresh_dir("engine-replace-hang");
+        let socket = dir.join("ctl.socket");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let list = UserListRep {
+                user: vec![UserInfoRep {
+                    id: Some(11),
+                    username: Some("alice".into()),
+                    conn_time: Some(1000),
+                    ..UserInfoRep::default()
+                }],
+            }
+            .encode_to_vec();
+            let mut held = Vec::new();
+            for n in 0..2 {
+                let (mut c, _) = listener.accept().unwrap();
+                let mut h = [0u8; 5];
+                c.read_exact(&mut h).unwrap();
+                let mut body = vec![0u8; u32::from_ne_bytes([h[1], h[2], h[3], h[4]]) as usize];
+                c.read_exact(&mut body).unwrap();
+                if n == 0 {
+                    let mut frame = vec![104u8];
+                    frame.extend_from_slice(&(list.len() as u32).to_ne_bytes());
+                    frame.extend_from_slice(&list);
+                    c.write_all(&frame).unwrap();
+                } else {
+                    held.push(c); // TERMINATE: never answered
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        });
+        let e = engine(&format!(
+            "config rule\n option action allow\n list user 'alice'\n option max_sessions 1\n option replace_oldest 1\nconfig ocserv 'ocserv'\n option ctl_socket '{}'\n",
+            socket.display()
+        ));
+        let started = Instant::now();
+        let d = async_io::block_on(e.decide(
+            &connect(2, "alice"),
+            &Budget::within(Duration::from_millis(800), &waiting),
+        ));
+        // The budget's timer or the control client's own deadline (the time left) ends it.
+        assert!(!d.allow, "{d:?}");
+        assert!(
+            d.reason.contains("ran out of time") || d.reason.contains("did not answer within"),
+            "{d:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(e.sessions(), 0);
+        server.join().unwrap();
+    }
+
     #[test]
     fn the_budget_keeps_a_margin() {
         let b = Budget::within(Duration::from_secs(5), &waiting);

@@ -357,8 +357,11 @@ pub fn replace(
             Err(e) => return Err(io("read", &path, e)),
         }
     }
-    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o644)
-        .map_err(|e| io("write", &path, e))?;
+    // A file that exists keeps its mode (ocserv.conf itself may be 0600); a new one is 0644.
+    let mode = std::fs::symlink_metadata(&path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap_or(0o644);
+    crate::fsutil::write_atomic(&path, text.as_bytes(), mode).map_err(|e| io("write", &path, e))?;
     Ok(Written { path, backup })
 }
 

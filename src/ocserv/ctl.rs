@@ -111,7 +111,10 @@ impl fmt::Display for CtlError {
                 Ok(())
             }
             CtlError::Io(e) => write!(f, "control socket: {e}"),
-            CtlError::Timeout(t) => write!(f, "ocserv did not answer within {} s", t.as_secs()),
+            CtlError::Timeout(t) if t.as_secs() > 0 && t.subsec_millis() == 0 => {
+                write!(f, "ocserv did not answer within {} s", t.as_secs())
+            }
+            CtlError::Timeout(t) => write!(f, "ocserv did not answer within {} ms", t.as_millis()),
             CtlError::NotSupported(c) => {
                 write!(
                     f,

@@ -221,6 +221,8 @@ fn the_main_fragment_keeps_the_hook_lines_and_every_other_byte() {
     let s = settings("main-hooks");
     let hooks = "connect-script = /usr/libexec/ocserv-agent/hook\r\ndisconnect-script = /usr/libexec/ocserv-agent/hook\n# operator's\nudp-port = 4443";
     fs::write(&s.local_conf, hooks).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&s.local_conf, fs::Permissions::from_mode(0o600)).unwrap();
     let ctl = s.ctl_socket.clone().unwrap();
     let server = crate::ocserv::ctl_fake::scripted(
         &ctl,
@@ -230,6 +232,8 @@ fn the_main_fragment_keeps_the_hook_lines_and_every_other_byte() {
     assert!(r.success, "{r:?}");
     let text = fs::read_to_string(&s.local_conf).unwrap();
     assert!(text.starts_with(hooks), "{text:?}");
+    let mode = fs::metadata(&s.local_conf).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the file keeps its mode");
     assert!(
         r.validation_result.contains("will now hold:\n") && r.validation_result.ends_with(&text),
         "{r:?}"

@@ -14,7 +14,8 @@ CheckPolicy answers by username:
   suspended  allowed but should_disconnect, reason 'account suspended'
 Scripted verdicts: with FAKE_PORTAL_VERDICTS=DIR in the environment, a user with a file DIR/USER
 is answered by its first line instead (the file can change between calls): 'allow' or 'deny',
-optionally followed by ' ttl=VALUE' (metadata cache_ttl_seconds VALUE, sent as is); 'status
+optionally followed by ' ttl=VALUE' (metadata cache_ttl_seconds VALUE, sent as is) and
+' sleep=SECONDS' (answers that much later); 'status
 CODE' (grpc.StatusCode name, e.g. PERMISSION_DENIED); 'hang' (sleeps 30 s). Every scripted call
 appends the user's name to DIR/calls.
 ValidateSession: 'revoked' invalid ('account revoked'), 'kicked' force_disconnect, 'broken'
@@ -73,6 +74,9 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
             context.abort(getattr(grpc.StatusCode, words[1]), "scripted " + words[1])
         if words[0] == "hang":
             time.sleep(30)
+        for word in words[1:]:
+            if word.startswith("sleep="):
+                time.sleep(float(word[len("sleep="):]))
         reply = auth_pb2.CheckPolicyResponse(allowed=words[0] == "allow")
         if words[0] == "deny":
             reply.deny_reason = "scripted deny"
@@ -153,6 +157,8 @@ DAVE = agent_pb2.ServerMessage(request_id="cfg-1", config_update=agent_pb2.Confi
 # Orders per stream (the first heartbeat releases them) and the answer that ends the stream.
 SCRIPT = {
     1: ([command("cmd-1", "show", "status"), DAVE,
+         agent_pb2.ServerMessage(request_id="inv-1", action=agent_pb2.ControlAction(
+             action_type="invalidate_cache", parameters={"username": "alice"})),
          agent_pb2.ServerMessage(request_id="act-1", action=agent_pb2.ControlAction(
              action_type="reboot"))], "act-1"),
     2: ([DAVE, command("cmd-2", "show", "users")], None),
