@@ -323,7 +323,7 @@ fn on_openwrt_the_init_script_renders_before_the_reload() {
     assert!(!r.success, "{r:?}");
     assert!(
         r.error_message
-            .contains("reload: exit status: 1; ocserv was not reloaded"),
+            .contains("reload: exit status 1; ocserv was not reloaded"),
         "{}",
         r.error_message
     );
