@@ -224,12 +224,6 @@ impl Engine {
                     .into(),
             )
         };
-        let gone = || {
-            Decision::deny(
-                Source::Budget,
-                "the hook stopped waiting; nothing was changed".into(),
-            )
-        };
         let local = policy::evaluate(&config.policy, event);
         let mut replace = Vec::new();
         match &local {
@@ -285,22 +279,17 @@ impl Engine {
             return decision;
         }
         if !budget.deliverable() {
-            return if (budget.waiting)() {
-                out_of_time()
-            } else {
-                gone()
-            };
+            return undeliverable(budget, "nothing was changed");
         }
         if !replace.is_empty() {
             if let Some(why) = self.replace_oldest(&config, event, &replace, budget).await {
                 return Decision::deny(Source::Local, why);
             }
             if !budget.deliverable() {
-                return if (budget.waiting)() {
-                    out_of_time()
-                } else {
-                    gone()
-                };
+                return undeliverable(
+                    budget,
+                    "the user's oldest session(s) were ended already; the new one is not admitted",
+                );
             }
         }
         decision
@@ -436,6 +425,16 @@ impl Engine {
         f(&mut c);
         self.counters.set(c);
     }
+}
+
+/// The deny for an allow that can no longer be delivered; `changed` says what was done.
+fn undeliverable(budget: &Budget<'_>, changed: &str) -> Decision {
+    let why = if (budget.waiting)() {
+        "no decision within agent.hook_timeout (less its margin)"
+    } else {
+        "the hook stopped waiting"
+    };
+    Decision::deny(Source::Budget, format!("{why}; {changed}"))
 }
 
 /// `work`'s output, or `None` when the budget's deadline comes first (`work` is then dropped).

@@ -335,3 +335,61 @@ fn the_histories_exercise_every_way_in() {
         assert!(seen.contains(&source), "{source:?} never admitted");
     }
 }
+
+/// Each of the 16 non-OK codes, under each fail mode, with a stale allow for the key: the five
+/// failure codes go to the fail mode (open admits, stale serves the old allow, close denies);
+/// the other eleven deny from `portal-refused` and leave nothing to serve stale afterwards.
+#[test]
+fn every_status_code_under_every_fail_mode() {
+    let failure = [
+        Code::Unknown,
+        Code::DeadlineExceeded,
+        Code::ResourceExhausted,
+        Code::Internal,
+        Code::Unavailable,
+    ];
+    for n in 1..=16 {
+        let code = Code::from_number(n);
+        for mode in [FailMode::Open, FailMode::Stale, FailMode::Close] {
+            let settings = Resilience {
+                fail_mode: mode,
+                environment: Environment::Development,
+                cache_ttl: Duration::from_secs(30),
+                cache_stale_ttl: Duration::from_secs(1800),
+                ..Resilience::default()
+            };
+            let mut gate = Gate::new(&settings).unwrap();
+            let k = cache_key(0, 0);
+            let t = Instant::now();
+            let allow = answer(
+                &CheckPolicyResponse {
+                    allowed: true,
+                    ..CheckPolicyResponse::default()
+                }
+                .encode_to_vec(),
+            );
+            gate.record(&k, "alice", &allow, gate.epoch(), t);
+            let later = t + Duration::from_secs(60); // only stale now
+            assert!(gate.cached(&k, later).is_none());
+            let outcome = Err(classify(Status::new(code, "x")));
+            gate.record(&k, "alice", &outcome, gate.epoch(), later);
+            let d = gate.decide(&k, &outcome, later);
+            let want = if failure.contains(&code) {
+                match mode {
+                    FailMode::Open => (true, Source::FailOpen),
+                    FailMode::Stale => (true, Source::Stale),
+                    FailMode::Close => (false, Source::FailClose),
+                }
+            } else {
+                (false, Source::Refused)
+            };
+            assert_eq!((d.allow, d.source), want, "{code} under {mode:?}: {d:?}");
+            if !failure.contains(&code) && mode == FailMode::Stale {
+                // The refusal was the portal's latest word: a failure now finds nothing stale.
+                let broken = Err(Failure::Broken(Status::new(Code::Unavailable, "down")));
+                let d = gate.decide(&k, &broken, later);
+                assert_eq!((d.allow, d.source), (false, Source::FailClose), "{code}");
+            }
+        }
+    }
+}
