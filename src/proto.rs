@@ -27,6 +27,17 @@ pub mod ocserv {
 }
 
 /// A protobuf `Timestamp` for a system time (times before 1970 become 1970).
+/// A Timestamp for Unix seconds that came from outside (ocserv's `conn_time`, the journal):
+/// never `UNIX_EPOCH + Duration`, which panics on overflow (and `panic = "abort"` would end
+/// the daemon); values past the protobuf range (year 9999) are clamped to its end.
+pub fn timestamp_secs(secs: u64) -> prost_types::Timestamp {
+    const MAX: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    prost_types::Timestamp {
+        seconds: secs.min(MAX) as i64,
+        nanos: 0,
+    }
+}
+
 pub fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
     let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     prost_types::Timestamp {

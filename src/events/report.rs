@@ -15,7 +15,7 @@ use async_io::Timer;
 use prost::Message;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 pub const REPORT_CONNECT: &str = "/vpn.v1.EventService/ReportConnect";
 pub const REPORT_DISCONNECT: &str = "/vpn.v1.EventService/ReportDisconnect";
@@ -147,7 +147,7 @@ fn metadata(event: &Event, agent_id: &str) -> HashMap<String, String> {
 }
 
 fn at(event: &Event) -> prost_types::Timestamp {
-    crate::proto::timestamp(UNIX_EPOCH + Duration::from_secs(event.at))
+    crate::proto::timestamp_secs(event.at)
 }
 
 pub fn connect_request(event: &Event, agent_id: &str) -> ReportConnectRequest {
@@ -201,6 +201,18 @@ mod tests {
             bytes_out: 520,
             duration: 3,
         }
+    }
+
+    /// The journal is a file: a record with an absurd time (a damaged or hand-edited line)
+    /// is reported with the latest time a Timestamp can hold, never a panic.
+    #[test]
+    fn an_absurd_time_from_the_journal_never_panics() {
+        let e = Event {
+            at: u64::MAX,
+            ..event(Kind::Connect)
+        };
+        assert_eq!(at(&e).seconds, 253_402_300_799);
+        assert_eq!(at(&event(Kind::Connect)).seconds, 1_700_000_000);
     }
 
     #[test]

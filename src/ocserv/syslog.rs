@@ -101,7 +101,7 @@ pub fn parse(line: &str, year_now: i64) -> Option<Line> {
     Some(Line {
         time: time
             .and_then(|t| u64::try_from(t).ok())
-            .map(|t| UNIX_EPOCH + Duration::from_secs(t)),
+            .and_then(|t| UNIX_EPOCH.checked_add(Duration::from_secs(t))),
         level,
         program,
         message: message.to_string(),

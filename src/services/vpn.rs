@@ -15,7 +15,6 @@ use bytes::Bytes;
 use prost::Message;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
 
 pub const GET_ACTIVE_SESSIONS: &str = "/agent.v1.VPNAgentService/GetActiveSessions";
 use crate::authz::Revoke;
@@ -103,9 +102,7 @@ pub fn session(u: &UserInfoRep, stats: Option<(u64, u64)>) -> VpnSession {
             v4 if !v4.is_empty() => v4,
             _ => text(&u.local_ip6),
         },
-        connected_at: u
-            .conn_time
-            .map(|t| crate::proto::timestamp(UNIX_EPOCH + Duration::from_secs(t))),
+        connected_at: u.conn_time.map(crate::proto::timestamp_secs),
         bytes_in,
         bytes_out,
         device_id: text(&u.tun),
@@ -214,6 +211,22 @@ pub async fn disconnect_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A `conn_time` from ocserv at or past 2^63 seconds aborted the daemon (`UNIX_EPOCH +
+    /// Duration` overflows, and `panic = "abort"`); now it is clamped to Timestamp's range.
+    #[test]
+    fn absurd_connect_times_from_ocserv_never_panic() {
+        for t in [1u64 << 63, u64::MAX, 253_402_300_800] {
+            let u = UserInfoRep {
+                id: Some(1),
+                conn_time: Some(t),
+                ..UserInfoRep::default()
+            };
+            let s = session(&u, None);
+            assert_eq!(s.connected_at.unwrap().seconds, 253_402_300_799, "{t}");
+        }
+    }
 
     /// A revoke that records whom it was asked about.
     fn recorder() -> (Revoke, Rc<std::cell::RefCell<Vec<String>>>) {
