@@ -194,22 +194,34 @@ pub fn directive(key: &str, value: &str) -> Result<Directive, ConfError> {
         "mtu" => number(65_535),
         "net-priority" => number(7),
         "max-same-clients" => number(1_000_000),
-        "cgroup" => {
-            if value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b",:/._-".contains(&b))
-            {
-                Ok(())
-            } else {
-                Err(bad("letters, digits and , : / . _ - only"))
-            }
-        }
+        "cgroup" => check_cgroup(value).map_err(bad),
         _ => number(u64::from(u32::MAX)),
     }?;
     Ok(Directive {
         key,
         value: value.to_string(),
     })
+}
+
+/// `CONTROLLERS:PATH` (`cpuset,cpu:vpn`): ocserv puts the worker under each controller's mount
+/// at PATH, so PATH stays inside it: relative, no `..` step.
+fn check_cgroup(value: &str) -> Result<(), &'static str> {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b",:/._-".contains(&b))
+    {
+        return Err("letters, digits and , : / . _ - only");
+    }
+    let Some((controllers, path)) = value.split_once(':') else {
+        return Err("CONTROLLERS:PATH, as in cpuset,cpu:vpn");
+    };
+    if controllers.is_empty() || path.is_empty() || path.contains(':') {
+        return Err("CONTROLLERS:PATH, as in cpuset,cpu:vpn");
+    }
+    if path.starts_with('/') || path.split('/').any(|step| step == "..") {
+        return Err("the path must stay under the controller: relative, no '..'");
+    }
+    Ok(())
 }
 
 /// `a.b.c.d/len`, `a.b.c.d/m.a.s.k` or `v6/len`.
@@ -410,6 +422,11 @@ mod tests {
         assert!(directive("restrict-user-to-ports", "tcp(443), !udp(53), icmp()").is_ok());
         assert!(directive("ipv4-netmask", "255.255.255.0").is_ok());
         assert!(directive("split-dns", "corp.example").is_ok());
+        assert!(directive("cgroup", "cpuset,cpu:vpn").is_ok());
+        assert!(
+            directive("cgroup", "cpu:vpn/users..x").is_ok(),
+            "'..' inside a name is fine"
+        );
         assert_eq!(
             directive("connect-script", "/tmp/x").unwrap_err(),
             ConfError::ScriptKey("connect-script".into())
@@ -425,6 +442,12 @@ mod tests {
             ("no-udp", "yes"),
             ("restrict-user-to-ports", "http(80)"),
             ("cgroup", "cpu;reboot"),
+            ("cgroup", "cpu:../../escape"),
+            ("cgroup", "cpu:vpn/../../x"),
+            ("cgroup", "cpu:/abs"),
+            ("cgroup", "cpu"),
+            ("cgroup", ":vpn"),
+            ("cgroup", "cpu:a:b"),
             ("split-dns", "-bad.example"),
             ("ipv6-network", "10.0.0.0/8"),
         ] {
