@@ -24,6 +24,7 @@ pub fn ocserv_under(dir: &Path) -> Ocserv {
         local_conf: dir.join("ocserv.conf.local"),
         init_script: dir.join("no-init-script"),
         backup_dir: dir.join("backup"),
+        backup_keep: 10,
         logread: dir.join("no-logread"),
         syslog_file: Some(dir.join("syslog")),
     }

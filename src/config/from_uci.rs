@@ -292,6 +292,7 @@ fn read_ocserv(mut r: SectionReader) -> Ocserv {
         local_conf: r.or("local_conf", d.local_conf, parse_path),
         init_script: r.or("init_script", d.init_script, parse_path),
         backup_dir: r.or("backup_dir", d.backup_dir, parse_path),
+        backup_keep: r.or("backup_keep", d.backup_keep, |s| number_in(s, 1, 1000)),
         logread: r.or("logread", d.logread, parse_path),
         syslog_file: r.value("syslog_file", parse_path),
     };

@@ -172,6 +172,8 @@ pub struct Ocserv {
     /// `reload` so that the rendered config (/var/etc/ocserv.conf) takes in `local_conf`.
     pub init_script: PathBuf,
     pub backup_dir: PathBuf,
+    /// Backups kept per file name (the newest); older ones are removed as new ones are made.
+    pub backup_keep: u32,
     /// OpenWrt's log reader (StreamLogs `ocserv` / `system`); used when it exists.
     pub logread: PathBuf,
     /// The syslog file read otherwise; /var/log/syslog or /var/log/messages when unset.
@@ -382,6 +384,7 @@ impl Default for Ocserv {
             local_conf: PathBuf::from("/etc/ocserv/ocserv.conf.local"),
             init_script: PathBuf::from("/etc/init.d/ocserv"),
             backup_dir: PathBuf::from("/etc/ocserv/backup"),
+            backup_keep: 10,
             logread: PathBuf::from("/sbin/logread"),
             syslog_file: None,
         }
@@ -590,6 +593,7 @@ impl Config {
             .set("local_conf", path(&o.local_conf))
             .set("init_script", path(&o.init_script))
             .set("backup_dir", path(&o.backup_dir))
+            .set("backup_keep", o.backup_keep.to_string())
             .set("logread", path(&o.logread))
             .set_opt("syslog_file", o.syslog_file.as_ref());
         sections.push(s.0);

@@ -332,16 +332,25 @@ pub struct Written {
     pub backup: Option<PathBuf>,
 }
 
-/// Replaces `dir/name` with `directives` (temp file, fsync, rename, fsync dir). With
-/// `backup_dir`, a previous file is first copied to `backup_dir/name.YYYYmmddTHHMMSS.NNN`.
+/// Where the previous version of a file goes, and how many of a name's backups are kept (the
+/// newest; flash is small and `ocserv.backup_keep` bounds what updates leave behind).
+#[derive(Clone, Copy, Debug)]
+pub struct Backup<'a> {
+    pub dir: &'a Path,
+    pub keep: u32,
+}
+
+/// Replaces `dir/name` with `directives` (temp file, fsync, rename, fsync dir). With a
+/// `backup`, a previous file is first copied to `backup.dir/name.YYYYmmddTHHMMSS.NNN` (with
+/// the file's own mode) and that name's older backups beyond `backup.keep` are removed.
 /// A failure leaves the old file.
 pub fn write(
     dir: &Path,
     name: &str,
     directives: &[Directive],
-    backup_dir: Option<&Path>,
+    backup: Option<Backup<'_>>,
 ) -> Result<Written, ConfError> {
-    replace(dir, name, &render(directives), backup_dir)
+    replace(dir, name, &render(directives), backup)
 }
 
 /// [`write`] with the file's whole text given.
@@ -349,32 +358,67 @@ pub fn replace(
     dir: &Path,
     name: &str,
     text: &str,
-    backup_dir: Option<&Path>,
+    backup_to: Option<Backup<'_>>,
 ) -> Result<Written, ConfError> {
     check_name(name)?;
     let path = dir.join(name);
     let io = |what: &str, p: &Path, e: std::io::Error| {
         ConfError::Io(format!("cannot {what} {}: {e}", p.display()))
     };
+    // A file that exists keeps its mode (ocserv.conf itself may be 0600), and so does its
+    // backup; a new one is 0644.
+    let mode = std::fs::symlink_metadata(&path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap_or(0o644);
     let mut backup = None;
-    if let Some(bdir) = backup_dir {
+    if let Some(Backup { dir: bdir, keep }) = backup_to {
         match std::fs::read(&path) {
             Ok(old) => {
                 std::fs::create_dir_all(bdir).map_err(|e| io("create", bdir, e))?;
                 let b = bdir.join(format!("{name}.{}", stamp(SystemTime::now())));
-                crate::fsutil::write_atomic(&b, &old, 0o644).map_err(|e| io("write", &b, e))?;
+                crate::fsutil::write_atomic(&b, &old, mode).map_err(|e| io("write", &b, e))?;
+                if let Err(e) = prune(bdir, name, keep) {
+                    log::warn!(
+                        "cannot prune old backups of {name} in {}: {e}",
+                        bdir.display()
+                    );
+                }
                 backup = Some(b);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("read", &path, e)),
         }
     }
-    // A file that exists keeps its mode (ocserv.conf itself may be 0600); a new one is 0644.
-    let mode = std::fs::symlink_metadata(&path)
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
-        .unwrap_or(0o644);
     crate::fsutil::write_atomic(&path, text.as_bytes(), mode).map_err(|e| io("write", &path, e))?;
     Ok(Written { path, backup })
+}
+
+/// Removes `name`'s backups in `dir` beyond the newest `keep` (at least one is always kept).
+/// Only names of the form `name.STAMP` are touched: another file in the directory never is.
+fn prune(dir: &Path, name: &str, keep: u32) -> std::io::Result<()> {
+    let prefix = format!("{name}.");
+    let mut ours: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|f| f.strip_prefix(&prefix).is_some_and(is_stamp))
+        .collect();
+    // The stamps sort as they were made.
+    ours.sort_unstable();
+    let excess = ours.len().saturating_sub(keep.max(1) as usize);
+    for old in &ours[..excess] {
+        std::fs::remove_file(dir.join(old))?;
+    }
+    Ok(())
+}
+
+/// `YYYYmmddTHHMMSS.mmm`, as [`stamp`] makes them.
+fn is_stamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'.',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// `20261126T140102.123` in UTC: sortable, unique enough for backups made by one daemon.
@@ -477,18 +521,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("users")).unwrap();
         let routes = [directive("route", "10.0.0.0/8").unwrap()];
-        let w = write(
-            &dir.join("users"),
-            "alice",
-            &routes,
-            Some(&dir.join("backup")),
-        )
-        .unwrap();
+        let bdir = dir.join("backup");
+        let keep3 = Some(Backup {
+            dir: &bdir,
+            keep: 3,
+        });
+        let w = write(&dir.join("users"), "alice", &routes, keep3).unwrap();
         assert_eq!(w.backup, None, "nothing to back up yet");
         let text = std::fs::read_to_string(&w.path).unwrap();
         assert!(text.ends_with("route = 10.0.0.0/8\n"), "{text}");
         let dns = [directive("dns", "10.0.0.53").unwrap()];
-        let w = write(&dir.join("users"), "alice", &dns, Some(&dir.join("backup"))).unwrap();
+        let w = write(&dir.join("users"), "alice", &dns, keep3).unwrap();
         let backup = w.backup.unwrap();
         assert!(std::fs::read_to_string(&backup)
             .unwrap()
@@ -504,6 +547,62 @@ mod tests {
         assert!(e.to_string().contains("missing/alice"), "{e}");
         assert!(write(&dir.join("users"), "../x", &dns, None).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Backups are pruned to the newest `keep` of each name; other names and other files are
+    /// never touched; a backup keeps the mode of the file it copies.
+    #[test]
+    fn backups_are_pruned_to_the_newest_and_keep_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::testutil::fresh_dir("conffile-prune");
+        let (users, bdir) = (dir.join("users"), dir.join("backup"));
+        std::fs::create_dir_all(&users).unwrap();
+        std::fs::create_dir_all(&bdir).unwrap();
+        for old in [
+            "alice.20200101T000000.000",
+            "alice.20210101T000000.000",
+            "bob.20200101T000000.000",
+        ] {
+            std::fs::write(bdir.join(old), "old").unwrap();
+        }
+        std::fs::write(bdir.join("alice.notes"), "mine").unwrap();
+        let file = users.join("alice");
+        std::fs::write(&file, "mtu = 1400\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let keep = Some(Backup {
+            dir: &bdir,
+            keep: 2,
+        });
+        let dns = [directive("dns", "10.0.0.53").unwrap()];
+        let w = write(&users, "alice", &dns, keep).unwrap();
+        let b = w.backup.unwrap();
+        assert_eq!(
+            std::fs::metadata(&b).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&bdir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let newest = b.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(
+            names,
+            [
+                "alice.20210101T000000.000".to_string(),
+                newest,
+                "alice.notes".to_string(),
+                "bob.20200101T000000.000".to_string()
+            ]
+        );
+        assert!(is_stamp("20261126T134307.123"));
+        for bad in ["20261126T134307", "2026112xT134307.123", "../../etc/passwd"] {
+            assert!(!is_stamp(bad), "{bad}");
+        }
     }
 
     #[test]

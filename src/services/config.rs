@@ -248,7 +248,10 @@ pub async fn update_config(
         reply.success = true;
         return Ok(reply);
     }
-    let backup = req.create_backup.then_some(target.backup_dir.as_path());
+    let backup = req.create_backup.then_some(conffile::Backup {
+        dir: &target.backup_dir,
+        keep: settings.backup_keep,
+    });
     let written = match conffile::replace(&target.dir, &target.name, &text, backup) {
         Ok(w) => w,
         Err(e) => {

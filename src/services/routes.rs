@@ -89,7 +89,10 @@ pub async fn update_user_routes(settings: &Ocserv, message: &[u8]) -> Result<Byt
         &settings.per_user_dir,
         &req.username,
         &lines,
-        Some(&settings.backup_dir),
+        Some(conffile::Backup {
+            dir: &settings.backup_dir,
+            keep: settings.backup_keep,
+        }),
     )
     .map_err(|e| Status::new(Code::Unavailable, e.to_string()))?;
     log::info!(
