@@ -365,6 +365,7 @@ pub fn replace(
     let io = |what: &str, p: &Path, e: std::io::Error| {
         ConfError::Io(format!("cannot {what} {}: {e}", p.display()))
     };
+    crate::fsutil::refuse_link(&path).map_err(|e| io("replace", &path, e))?;
     // A file that exists keeps its mode (ocserv.conf itself may be 0600), and so does its
     // backup; a new one is 0644.
     let mode = std::fs::symlink_metadata(&path)
@@ -372,7 +373,7 @@ pub fn replace(
         .unwrap_or(0o644);
     let mut backup = None;
     if let Some(Backup { dir: bdir, keep }) = backup_to {
-        match std::fs::read(&path) {
+        match crate::fsutil::read_nofollow(&path) {
             Ok(old) => {
                 std::fs::create_dir_all(bdir).map_err(|e| io("create", bdir, e))?;
                 let b = bdir.join(format!("{name}.{}", stamp(SystemTime::now())));

@@ -286,7 +286,7 @@ pub async fn update_config(
 /// The fragment as it is to be: the file as it is now, with the agent's block set to `lines`.
 fn main_text(settings: &Ocserv, lines: &[Directive]) -> Result<String, String> {
     let path = &settings.local_conf;
-    let existing = match std::fs::read(path) {
+    let existing = match crate::fsutil::read_nofollow(path) {
         Ok(bytes) => String::from_utf8(bytes)
             .map_err(|_| format!("{} is not UTF-8 text; not touched", path.display()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

@@ -328,3 +328,18 @@ fn on_openwrt_the_init_script_renders_before_the_reload() {
         r.error_message
     );
 }
+
+/// A per-user file that is a symbolic link (to /etc/shadow, say) is neither copied into a
+/// backup nor written through: the update is refused and says why.
+#[test]
+fn a_symlinked_target_is_refused_not_followed() {
+    let s = settings("symlink");
+    let secret = s.per_user_dir.parent().unwrap().join("secret");
+    fs::write(&secret, "root:$6$hash").unwrap();
+    std::os::unix::fs::symlink(&secret, s.per_user_dir.join("alice")).unwrap();
+    let r = ask(&s, request(ConfigType::PerUser, "alice", "mtu = 1400")).unwrap();
+    assert!(!r.success, "{r:?}");
+    assert!(r.error_message.contains("symbolic link"), "{r:?}");
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "root:$6$hash");
+    assert!(!s.backup_dir.exists() || fs::read_dir(&s.backup_dir).unwrap().count() == 0);
+}

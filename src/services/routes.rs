@@ -66,7 +66,10 @@ pub async fn update_user_routes(settings: &Ocserv, message: &[u8]) -> Result<Byt
         .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
     conffile::check_name(&req.username).map_err(invalid)?;
     let path = settings.per_user_dir.join(&req.username);
-    let current = match std::fs::read_to_string(&path) {
+    let current = match crate::fsutil::read_nofollow(&path).and_then(|b| {
+        String::from_utf8(b)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+    }) {
         Ok(text) => conffile::parse(&text).map_err(|e| {
             Status::new(
                 Code::FailedPrecondition,
