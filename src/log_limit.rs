@@ -56,6 +56,11 @@ pub fn error(limit: &Limit, line: fmt::Arguments<'_>) {
     emit(limit, log::Level::Error, line);
 }
 
+/// Logs at info level through `limit`.
+pub fn info(limit: &Limit, line: fmt::Arguments<'_>) {
+    emit(limit, log::Level::Info, line);
+}
+
 /// Logs at warn level through `limit`.
 pub fn warn(limit: &Limit, line: fmt::Arguments<'_>) {
     emit(limit, log::Level::Warn, line);

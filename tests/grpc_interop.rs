@@ -205,3 +205,42 @@ fn logs_are_for_allow_listed_clients_only() {
         assert!(e.message.contains("allowed_client"), "{e}");
     }));
 }
+
+/// Failed handshakes cost one log line per 10 s, with a count, not one each: anyone who reaches
+/// the port can fail hundreds a second, and every line goes to logd.
+#[test]
+fn failed_handshakes_are_logged_once_per_interval() {
+    use std::io::Write;
+    let dir = TempDir::new("grpc-handshake-log");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    for _ in 0..40 {
+        let mut s = std::net::TcpStream::connect(&address).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    }
+    // A client that still completes its handshake is served and logged as usual.
+    let out = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/agent_call.py"
+        ))
+        .args([
+            &address,
+            pki.to_str().unwrap(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/proto"),
+        ])
+        .args(["health", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = d.stderr();
+    let lines = log.matches("gRPC TLS handshake with").count();
+    assert_eq!(lines, 1, "{log}");
+}

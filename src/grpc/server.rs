@@ -12,6 +12,7 @@ use super::keepalive::{self, Keepalive};
 pub use super::router::{Call, Router};
 use super::socket::Socket;
 use super::x509;
+use crate::log_limit;
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use futures_lite::future;
@@ -26,6 +27,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+/// Failed handshakes are logged once every 10 s with a count: anyone who can reach the port can
+/// fail one, hundreds a second, and each line would otherwise go to logd on the daemon's thread.
+static FAILED_HANDSHAKES: log_limit::Limit = log_limit::Limit::every(10);
 
 /// Tells connections to stop taking new calls (GOAWAY) and finish the ones in flight.
 #[derive(Default)]
@@ -158,11 +163,17 @@ pub async fn serve_connection(
     let stream = match future::or(handshake, timeout).await {
         Some(Ok(stream)) => stream,
         Some(Err(e)) => {
-            log::info!("gRPC TLS handshake with {remote} failed: {e}");
+            log_limit::info(
+                &FAILED_HANDSHAKES,
+                format_args!("gRPC TLS handshake with {remote} failed: {e}"),
+            );
             return;
         }
         None => {
-            log::info!("gRPC TLS handshake with {remote} timed out");
+            log_limit::info(
+                &FAILED_HANDSHAKES,
+                format_args!("gRPC TLS handshake with {remote} timed out"),
+            );
             return;
         }
     };
@@ -214,11 +225,17 @@ pub async fn serve_connection(
     let mut connection = match future::or(h2_handshake, h2_timeout).await {
         Some(Ok(c)) => c,
         Some(Err(e)) => {
-            log::info!("gRPC HTTP/2 handshake with {remote} failed: {e}");
+            log_limit::info(
+                &FAILED_HANDSHAKES,
+                format_args!("gRPC HTTP/2 handshake with {remote} failed: {e}"),
+            );
             return;
         }
         None => {
-            log::info!("gRPC client {remote} sent no HTTP/2 preface in time");
+            log_limit::info(
+                &FAILED_HANDSHAKES,
+                format_args!("gRPC client {remote} sent no HTTP/2 preface in time"),
+            );
             return;
         }
     };
