@@ -147,7 +147,8 @@ fn sigterm_with_grpc_enabled_stops_cleanly() {
 }
 
 /// A client whose certificate is valid but not on `allowed_client` may check health, not read
-/// the logs (they name users and addresses). Our own client this time, against the real daemon.
+/// the logs or the session list (they name users and addresses). Our own client this time,
+/// against the real daemon.
 #[test]
 fn logs_are_for_allow_listed_clients_only() {
     use async_executor::LocalExecutor;
@@ -203,6 +204,12 @@ fn logs_are_for_allow_listed_clients_only() {
         let e = rx.message().await.unwrap_err();
         assert_eq!(e.code, Code::PermissionDenied, "{e}");
         assert!(e.message.contains("allowed_client"), "{e}");
+        // The session list names users and their addresses: allow-listed clients only too.
+        let e = channel
+            .call("/agent.v1.VPNAgentService/GetActiveSessions", &[], &options)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::PermissionDenied, "{e}");
     }));
 }
 

@@ -8,7 +8,7 @@
 use super::body::Incoming;
 use super::metadata::Metadata;
 use super::reply::{send_http_error, send_status, Reply, Requests, Responses};
-use super::router::{Call, Method, ReplyMetadata, Router};
+use super::router::{Access, Call, Method, ReplyMetadata, Router};
 use super::server::{Settings, Shutdown};
 use super::status::{Code, Status};
 use super::x509::Identities;
@@ -155,9 +155,19 @@ fn prepare(
             ));
         }
     }
-    let method = router
+    let (method, access) = router
         .get(path)
         .ok_or_else(|| Status::new(Code::Unimplemented, format!("unknown method {path}")))?;
+    // Before the body: a caller who may not make this call gets nothing buffered for it.
+    if access == Access::AllowedClients && !peer.allowed {
+        return Err(Status::new(
+            Code::PermissionDenied,
+            format!(
+                "{} is not on grpc.allowed_client, which {path} requires",
+                peer.identities
+            ),
+        ));
+    }
     let deadline = match headers.get("grpc-timeout") {
         Some(v) => Some(Instant::now() + super::timeout::parse(v.as_bytes())?),
         // A unary call without a deadline still gets one: a handler stuck on a dead ocserv

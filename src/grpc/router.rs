@@ -33,6 +33,18 @@ pub(crate) enum Method {
     Streaming(StreamHandler),
 }
 
+/// Who may call a method. Checked at the stream's headers, before any of its body is read:
+/// a caller refused here costs the server no buffered request bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Only a peer on `grpc.allowed_client` (any CA-signed peer when the list is empty). What
+    /// [`Router::unary`] and [`Router::streaming`] register: a new method is closed until it is
+    /// opened on purpose.
+    AllowedClients,
+    /// Any peer the CA signed (HealthCheck).
+    AnyClient,
+}
+
 /// What a handler knows about the call besides its messages.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -86,7 +98,7 @@ impl Call {
 /// Methods by path.
 #[derive(Default)]
 pub struct Router {
-    methods: HashMap<String, Method>,
+    methods: HashMap<String, (Method, Access)>,
 }
 
 impl Router {
@@ -94,18 +106,29 @@ impl Router {
         Router::default()
     }
 
-    /// Serves `path` (`/package.Service/Method`) with a unary handler.
+    /// Serves `path` (`/package.Service/Method`) with a unary handler, for allow-listed
+    /// clients only ([`Access::AllowedClients`]).
     pub fn unary<F, Fut>(&mut self, path: &str, handler: F)
+    where
+        F: Fn(Call, Bytes) -> Fut + 'static,
+        Fut: Future<Output = Result<Bytes, Status>> + 'static,
+    {
+        self.unary_for(Access::AllowedClients, path, handler);
+    }
+
+    /// [`Router::unary`] with the access given.
+    pub fn unary_for<F, Fut>(&mut self, access: Access, path: &str, handler: F)
     where
         F: Fn(Call, Bytes) -> Fut + 'static,
         Fut: Future<Output = Result<Bytes, Status>> + 'static,
     {
         let handler: UnaryHandler = Rc::new(move |call, msg| Box::pin(handler(call, msg)));
         self.methods
-            .insert(path.to_string(), Method::Unary(handler));
+            .insert(path.to_string(), (Method::Unary(handler), access));
     }
 
-    /// Serves `path` with a streaming handler (server-, client- or bidi-streaming).
+    /// Serves `path` with a streaming handler (server-, client- or bidi-streaming), for
+    /// allow-listed clients only.
     pub fn streaming<F, Fut>(&mut self, path: &str, handler: F)
     where
         F: Fn(Call, Requests, Responses) -> Fut + 'static,
@@ -113,11 +136,13 @@ impl Router {
     {
         let handler: StreamHandler =
             Rc::new(move |call, requests, responses| Box::pin(handler(call, requests, responses)));
-        self.methods
-            .insert(path.to_string(), Method::Streaming(handler));
+        self.methods.insert(
+            path.to_string(),
+            (Method::Streaming(handler), Access::AllowedClients),
+        );
     }
 
-    pub(crate) fn get(&self, path: &str) -> Option<Method> {
+    pub(crate) fn get(&self, path: &str) -> Option<(Method, Access)> {
         self.methods.get(path).cloned()
     }
 }

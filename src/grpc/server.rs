@@ -9,7 +9,7 @@ use super::dispatch::{handle_stream, Peer};
 use super::frame;
 use super::io::TokioIo;
 use super::keepalive::{self, Keepalive};
-pub use super::router::{Call, Router};
+pub use super::router::{Access, Call, Router};
 use super::socket::Socket;
 use super::x509;
 use crate::log_limit;

@@ -61,12 +61,16 @@ fn router() -> Router {
         FINISHED.with(|f| f.set(f.get() + 1));
         Ok(msg)
     });
-    r.unary("/test.v1.Echo/Who", |call: Call, _| async move {
-        Ok(Bytes::from(format!(
-            "{} allowed={}",
-            call.peer, call.peer_allowed
-        )))
-    });
+    r.unary_for(
+        Access::AnyClient,
+        "/test.v1.Echo/Who",
+        |call: Call, _| async move {
+            Ok(Bytes::from(format!(
+                "{} allowed={}",
+                call.peer, call.peer_allowed
+            )))
+        },
+    );
     r
 }
 
@@ -362,6 +366,39 @@ fn handlers_learn_who_called_and_whether_they_are_allowed() {
         Box::pin(async move {
             let seen = call(send, "/test.v1.Echo/Who", &[], framed(b"")).await;
             assert!(String::from_utf8_lossy(&seen.messages[0]).ends_with("allowed=false"));
+        })
+    });
+}
+
+/// A method for allow-listed clients, called by a peer off the list: PERMISSION_DENIED comes
+/// back on the headers alone, while the request body is still open and not one byte of it has
+/// been sent, so nothing of it is ever buffered; the handler never runs.
+#[test]
+fn a_caller_off_the_allow_list_is_refused_at_the_headers() {
+    with_server(&["someone-else"], "client", |send| {
+        Box::pin(async move {
+            let req = Request::builder()
+                .method("POST")
+                .uri("https://localhost/test.v1.Echo/Track")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(())
+                .unwrap();
+            future::poll_fn(|cx| send.poll_ready(cx)).await.unwrap();
+            let (response, _body_left_open) = send.send_request(req, false).unwrap();
+            let answered = future::or(async { Some(response.await.unwrap()) }, async {
+                Timer::after(Duration::from_secs(10)).await;
+                None
+            })
+            .await
+            .expect("an answer without the body");
+            assert_eq!(answered.headers()["grpc-status"], "7");
+            let message = answered.headers()["grpc-message"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(message.contains("not on grpc.allowed_client"), "{message}");
+            assert_eq!(FINISHED.with(|f| f.get()), 0, "the handler never ran");
         })
     });
 }

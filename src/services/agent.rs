@@ -4,7 +4,7 @@
 //! other tier is INVALID_ARGUMENT. `healthy` is true only when every check of the tier passed;
 //! `checks` says what each one found.
 
-use crate::grpc::server::Router;
+use crate::grpc::server::{Access, Router};
 use crate::grpc::status::{Code, Status};
 use crate::ocserv::ctl::Client;
 use crate::proto::agent::v1::{HealthCheckRequest, HealthCheckResponse};
@@ -32,7 +32,8 @@ pub struct Probe {
 /// Registers this service's methods. `started` is when the daemon started (for uptime);
 /// `probe` says where ocserv is, read for each check (a reload may move it).
 pub fn register(router: &mut Router, started: Instant, probe: Rc<dyn Fn() -> Probe>) {
-    router.unary(HEALTH_CHECK, move |_call, message| {
+    // Any CA-signed client: liveness says nothing about users or sessions.
+    router.unary_for(Access::AnyClient, HEALTH_CHECK, move |_call, message| {
         let probe = probe();
         async move { health_check(&message, started, &probe).await }
     });
