@@ -84,12 +84,12 @@ impl fmt::Display for ConfError {
             ConfError::BadName(n) => write!(
                 f,
                 "'{}' is not a valid user or group name (letters, digits, _ . @ -; no leading . or -)",
-                n.escape_default()
+                short(n)
             ),
             ConfError::UnknownKey(k) => write!(
                 f,
                 "'{}' may not be set per user or group (allowed: {})",
-                k.escape_default(),
+                short(k),
                 ALLOWED.join(", ")
             ),
             ConfError::ScriptKey(k) => write!(
@@ -101,12 +101,12 @@ impl fmt::Display for ConfError {
                 "'{k}' belongs in a per-user or per-group file, not in the main config"
             ),
             ConfError::BadValue { key, value, why } => {
-                write!(f, "{key} = '{}': {why}", value.escape_default())
+                write!(f, "{key} = '{}': {why}", short(value))
             }
             ConfError::Syntax { line, text } => write!(
                 f,
                 "line {line}: '{}' is not 'key = value'",
-                text.escape_default()
+                short(text)
             ),
             ConfError::Io(e) => write!(f, "{e}"),
         }
@@ -114,6 +114,20 @@ impl fmt::Display for ConfError {
 }
 
 impl std::error::Error for ConfError {}
+
+/// Text from a request or a file, as an error quotes it: escaped, and cut to [`QUOTED`]
+/// characters, so that a reply never carries a whole hostile line back.
+fn short(text: &str) -> String {
+    let quoted: String = text.chars().take(QUOTED).collect::<String>();
+    let mut out = quoted.escape_default().to_string();
+    if text.chars().nth(QUOTED).is_some() {
+        out += &format!("… ({} bytes)", text.len());
+    }
+    out
+}
+
+/// How many characters of outside text an error quotes.
+const QUOTED: usize = 64;
 
 /// One checked `key = value` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -604,6 +618,23 @@ mod tests {
         for bad in ["20261126T134307", "2026112xT134307.123", "../../etc/passwd"] {
             assert!(!is_stamp(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn errors_quote_only_a_short_excerpt() {
+        let long = format!("route{}", "x".repeat(100_000));
+        let e = parse(&long).unwrap_err().to_string();
+        assert!(
+            e.len() < 200 && e.contains("… (100005 bytes)'"),
+            "{}",
+            &e[..e.len().min(300)]
+        );
+        let e = directive(&"k".repeat(5000), "v").unwrap_err().to_string();
+        assert!(e.len() < 1000, "{}", e.len());
+        let e = directive("mtu", &"9".repeat(5000)).unwrap_err().to_string();
+        assert!(e.len() < 200, "{e}");
+        // Short text is quoted whole.
+        assert!(parse("oops").unwrap_err().to_string().contains("'oops'"));
     }
 
     #[test]
