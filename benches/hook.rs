@@ -9,7 +9,7 @@
 use async_executor::LocalExecutor;
 use async_io::Async;
 use bytes::Bytes;
-use ocserv_agent::grpc::server::{serve_connection, Router, Settings, Shutdown};
+use ocserv_agent::grpc::server::{serve_connection, InForce, Router, Settings, Shutdown};
 use ocserv_agent::grpc::tls::{server_config, TlsFiles};
 use ocserv_agent::proto::vpn::v1::{CheckPolicyResponse, ReportConnectResponse};
 use prost::Message;
@@ -246,8 +246,15 @@ fn start_portal(pki: &Path) -> u16 {
                     settings.clone(),
                     shutdown.clone(),
                 );
-                ex.spawn(serve_connection(tcp, c.0, c.1, c.2, ex, c.3))
-                    .detach();
+                ex.spawn(serve_connection(
+                    tcp,
+                    c.0,
+                    c.1,
+                    Rc::new(InForce::new(c.2, 0)),
+                    ex,
+                    c.3,
+                ))
+                .detach();
             }
         }))
     });

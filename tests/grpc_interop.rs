@@ -251,3 +251,128 @@ fn failed_handshakes_are_logged_once_per_interval() {
     let lines = log.matches("gRPC TLS handshake with").count();
     assert_eq!(lines, 1, "{log}");
 }
+
+/// A reload that takes a client off grpc.allowed_client applies to its open connection: the
+/// connection gets GOAWAY, and its next call is judged by the list in force.
+#[test]
+fn a_reload_applies_the_allow_list_to_open_connections() {
+    use async_executor::LocalExecutor;
+    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
+    use ocserv_agent::grpc::status::Code;
+    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+    use std::time::Duration;
+
+    let dir = TempDir::new("grpc-reload-allow");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        base.clone() + "\tlist allowed_client 'portal.example'\n",
+    )
+    .unwrap();
+    let d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    let tls = client_config(
+        TlsFiles {
+            ca: &pki.join("ca.pem"),
+            cert: &pki.join("client.pem"),
+            key: &pki.join("client.key"),
+        },
+        false,
+    )
+    .unwrap();
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let channel = Channel::new(Settings::new(&address, Some("localhost"), tls), ex);
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(10)),
+        ..CallOptions::default()
+    };
+    const SESSIONS: &str = "/agent.v1.VPNAgentService/GetActiveSessions";
+    async_io::block_on(ex.run(async {
+        // Listed: the call reaches the handler (no ocserv here, so UNAVAILABLE).
+        let e = channel.call(SESSIONS, &[], &options).await.unwrap_err();
+        assert_eq!(e.code, Code::Unavailable, "{e}");
+    }));
+    std::fs::write(
+        &config,
+        base + "\tlist allowed_client 'someone.else.example'\n",
+    )
+    .unwrap();
+    d.signal(SIGHUP);
+    d.wait_stderr("GOAWAY, its client is no longer on grpc.allowed_client");
+    async_io::block_on(ex.run(async {
+        // A call that raced the GOAWAY was refused unprocessed: UNAVAILABLE, and the next one
+        // goes out on a new connection. Never INTERNAL, never served under the old list.
+        for attempt in 0..3 {
+            let e = channel.call(SESSIONS, &[], &options).await.unwrap_err();
+            if e.code == Code::PermissionDenied {
+                return;
+            }
+            assert_eq!(e.code, Code::Unavailable, "attempt {attempt}: {e}");
+        }
+        panic!("never judged by the new allow-list");
+    }));
+}
+
+/// A reload with new certificate files sends GOAWAY to connections made under the old ones;
+/// one that only re-reads the same files leaves them alone.
+#[test]
+fn new_certificates_apply_to_open_connections() {
+    use async_executor::LocalExecutor;
+    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
+    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+    use std::time::Duration;
+
+    let dir = TempDir::new("grpc-reload-certs");
+    let pki = certs(&dir);
+    let config = grpc_config(&dir, &pki);
+    let d = Daemon::start(&config);
+    let address = grpc_address(&d);
+    let tls = client_config(
+        TlsFiles {
+            ca: &pki.join("ca.pem"),
+            cert: &pki.join("client.pem"),
+            key: &pki.join("client.key"),
+        },
+        false,
+    )
+    .unwrap();
+    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
+    let channel = Channel::new(Settings::new(&address, Some("localhost"), tls), ex);
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(10)),
+        ..CallOptions::default()
+    };
+    let health = |channel: &Channel| {
+        let request = [0x08, 0x01]; // HealthCheckRequest { tier: 1 }
+        async_io::block_on(ex.run(channel.call(
+            "/agent.v1.AgentService/HealthCheck",
+            &request,
+            &options,
+        )))
+    };
+    health(&channel).expect("healthy");
+    d.signal(SIGHUP);
+    d.wait_stderr("grpc: certificates and allowed clients reloaded");
+    health(&channel).expect("the same files: the same connection serves on");
+    assert!(
+        !d.stderr().contains("GOAWAY, the certificates changed"),
+        "{}",
+        d.stderr()
+    );
+    // New files (another CA): the open connection is told to go.
+    let other = dir.path("pki2");
+    let st = Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gen-certs.sh"))
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(pki.to_str().unwrap(), other.to_str().unwrap());
+    std::fs::write(&config, text).unwrap();
+    d.signal(SIGHUP);
+    d.wait_stderr("GOAWAY, the certificates changed");
+}

@@ -12,7 +12,7 @@ use common::grpc::{certs, python, Portal};
 use common::TempDir;
 use ocserv_agent::grpc::client::{CallOptions, Channel, Settings as ClientSettings};
 use ocserv_agent::grpc::metadata::{Metadata, Value};
-use ocserv_agent::grpc::server::{serve_connection, Router, Settings, Shutdown};
+use ocserv_agent::grpc::server::{serve_connection, InForce, Router, Settings, Shutdown};
 use ocserv_agent::grpc::status::{Code, Status};
 use ocserv_agent::grpc::tls::{client_config, server_config, TlsFiles};
 use ocserv_agent::proto::agent::v1::ServerMessage;
@@ -131,6 +131,7 @@ fn grpcio_streams_against_our_server() {
             ..Settings::default()
         });
         let shutdown = Rc::new(Shutdown::new());
+        let in_force = Rc::new(InForce::new(settings, 0));
         async_io::block_on(ex.run(async {
             loop {
                 let (tcp, _) = listener.accept().await.unwrap();
@@ -138,7 +139,7 @@ fn grpcio_streams_against_our_server() {
                     tcp,
                     tls.clone(),
                     router.clone(),
-                    settings.clone(),
+                    in_force.clone(),
                     ex,
                     shutdown.clone(),
                 );

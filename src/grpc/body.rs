@@ -205,9 +205,17 @@ impl Outgoing {
     }
 }
 
-/// The status for an h2 error: a reset maps by its reason (gRPC's table); anything else means
-/// the connection is gone: UNAVAILABLE.
+/// The status for an h2 error: a reset maps by its reason (gRPC's table); a stream the peer
+/// refused by GOAWAY (it was never processed: the server is going away, a reload, a maximum
+/// connection age) and anything else that means the connection is gone: UNAVAILABLE, which
+/// callers treat as "try again on a new connection".
 pub fn stream_error(e: &h2::Error) -> Status {
+    if e.is_go_away() {
+        return Status::new(
+            Code::Unavailable,
+            format!("the peer is going away (GOAWAY): {e}"),
+        );
+    }
     match e.reason() {
         Some(reason) => Status::new(
             Code::from_reset(reason.into()),

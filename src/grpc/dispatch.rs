@@ -18,13 +18,15 @@ use futures_lite::future;
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{HeaderMap, Request, StatusCode};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
 /// Who is calling, on which connection.
 pub(crate) struct Peer {
     pub identities: Rc<Identities>,
-    pub allowed: bool,
+    /// On `grpc.allowed_client` as it is in force now (a reload updates it).
+    pub allowed: Cell<bool>,
 }
 
 /// How a call ended, when not by its handler.
@@ -159,7 +161,7 @@ fn prepare(
         .get(path)
         .ok_or_else(|| Status::new(Code::Unimplemented, format!("unknown method {path}")))?;
     // Before the body: a caller who may not make this call gets nothing buffered for it.
-    if access == Access::AllowedClients && !peer.allowed {
+    if access == Access::AllowedClients && !peer.allowed.get() {
         return Err(Status::new(
             Code::PermissionDenied,
             format!(
@@ -183,7 +185,7 @@ fn prepare(
         path: path.to_string(),
         metadata,
         peer: peer.identities.clone(),
-        peer_allowed: peer.allowed,
+        peer_allowed: peer.allowed.get(),
         deadline,
         reply: Rc::new(ReplyMetadata::default()),
     };

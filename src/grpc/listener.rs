@@ -2,7 +2,7 @@
 //! (re-read on SIGHUP; a bad new certificate keeps the old one and says why), the allow-list
 //! of client identities, and the accept loop.
 
-use super::server::{serve_connection, Router, Settings, Shutdown};
+use super::server::{serve_connection, InForce, Router, Settings, Shutdown};
 use super::tls::{server_config, TlsError, TlsFiles};
 use crate::config::Grpc;
 use async_executor::LocalExecutor;
@@ -44,7 +44,7 @@ pub struct Endpoint {
     active: Rc<Cell<u32>>,
     max_connections: Cell<u32>,
     tls: RefCell<Arc<ServerConfig>>,
-    settings: RefCell<Rc<Settings>>,
+    in_force: Rc<InForce>,
     router: Rc<Router>,
     shutdown: Rc<Shutdown>,
 }
@@ -69,6 +69,20 @@ fn tls(config: &Grpc) -> Result<Arc<ServerConfig>, StartError> {
     .map_err(StartError::Tls)
 }
 
+/// Identifies the certificate files' contents, to tell a reload that changed them (connections
+/// made under the old ones are then sent GOAWAY) from one that did not.
+fn tls_files(config: &Grpc) -> u64 {
+    let mut all = Vec::new();
+    for path in [&config.ca, &config.cert, &config.key]
+        .into_iter()
+        .flatten()
+    {
+        all.extend_from_slice(&std::fs::read(path).unwrap_or_default());
+        all.push(0);
+    }
+    xxhash_rust::xxh3::xxh3_64(&all)
+}
+
 fn settings(config: &Grpc) -> Rc<Settings> {
     Rc::new(Settings {
         allowed_clients: config.allowed_client.clone(),
@@ -88,7 +102,7 @@ impl Endpoint {
             active: Rc::new(Cell::new(0)),
             max_connections: Cell::new(config.max_connections),
             tls: RefCell::new(tls),
-            settings: RefCell::new(settings(config)),
+            in_force: Rc::new(InForce::new(settings(config), tls_files(config))),
             router: Rc::new(router),
             shutdown: Rc::new(Shutdown::new()),
         })
@@ -100,12 +114,12 @@ impl Endpoint {
     }
 
     /// Re-reads certificates and the allow-list; on a TLS error the old configuration stays.
-    /// New connections get the new settings; open ones keep theirs.
+    /// They apply to every call from then on, on open connections too (see [`InForce`]).
     pub fn reload(&self, config: &Grpc) {
         match tls(config) {
             Ok(new) => {
                 *self.tls.borrow_mut() = new;
-                *self.settings.borrow_mut() = settings(config);
+                self.in_force.replace(settings(config), tls_files(config));
                 self.max_connections.set(config.max_connections);
                 log::info!("grpc: certificates and allowed clients reloaded");
             }
@@ -136,14 +150,14 @@ impl Endpoint {
                         continue;
                     }
                     let tls = self.tls.borrow().clone();
-                    let settings = self.settings.borrow().clone();
+                    let in_force = self.in_force.clone();
                     let router = self.router.clone();
                     let active = self.active.clone();
                     let shutdown = self.shutdown.clone();
                     active.set(active.get() + 1);
                     executor
                         .spawn(async move {
-                            serve_connection(tcp, tls, router, settings, executor, shutdown).await;
+                            serve_connection(tcp, tls, router, in_force, executor, shutdown).await;
                             active.set(active.get() - 1);
                         })
                         .detach();

@@ -32,6 +32,63 @@ use std::time::Duration;
 /// fail one, hundreds a second, and each line would otherwise go to logd on the daemon's thread.
 static FAILED_HANDSHAKES: log_limit::Limit = log_limit::Limit::every(10);
 
+/// The settings in force for an endpoint's connections. A reload replaces them and ends the
+/// generation every open connection is watching: each then checks its peer against the
+/// allow-list in force (calls from then on are judged by it; a client that was allowed and is
+/// no longer gets GOAWAY), and a connection made under certificate files that have since
+/// changed gets GOAWAY (its client reconnects under the new ones).
+pub struct InForce {
+    current: RefCell<Generation>,
+}
+
+/// One reload's worth of settings, and the signal that it is over.
+#[derive(Clone)]
+struct Generation {
+    settings: Rc<Settings>,
+    /// Identifies the certificate files' contents.
+    tls_files: u64,
+    ended: Rc<Shutdown>,
+}
+
+impl InForce {
+    pub fn new(settings: Rc<Settings>, tls_files: u64) -> InForce {
+        InForce {
+            current: RefCell::new(Generation {
+                settings,
+                tls_files,
+                ended: Rc::new(Shutdown::new()),
+            }),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Rc<Settings> {
+        self.current.borrow().settings.clone()
+    }
+
+    /// New settings (and certificate files identified by `tls_files`) for every connection,
+    /// open ones included.
+    pub fn replace(&self, settings: Rc<Settings>, tls_files: u64) {
+        let old = self.current.replace(Generation {
+            settings,
+            tls_files,
+            ended: Rc::new(Shutdown::new()),
+        });
+        old.ended.request();
+    }
+
+    fn current(&self) -> Generation {
+        self.current.borrow().clone()
+    }
+}
+
+/// What a connection's accept loop woke up for.
+enum Woke<T> {
+    Stream(T),
+    Shutdown,
+    Reloaded,
+}
+
 /// Tells connections to stop taking new calls (GOAWAY) and finish the ones in flight.
 #[derive(Default)]
 pub struct Shutdown {
@@ -146,10 +203,12 @@ pub async fn serve_connection(
     tcp: Async<TcpStream>,
     tls: Arc<ServerConfig>,
     router: Rc<Router>,
-    settings: Rc<Settings>,
+    in_force: Rc<InForce>,
     executor: &'static LocalExecutor<'static>,
     shutdown: Rc<Shutdown>,
 ) {
+    let mut current = in_force.current();
+    let settings = current.settings.clone();
     let _ = tcp.get_ref().set_nodelay(true);
     let remote = tcp
         .get_ref()
@@ -196,10 +255,10 @@ pub async fn serve_connection(
         }
     };
     let peer = Rc::new(Peer {
-        allowed: peer.allowed_by(&settings.allowed_clients),
+        allowed: Cell::new(peer.allowed_by(&settings.allowed_clients)),
         identities: peer,
     });
-    if !peer.allowed {
+    if !peer.allowed.get() {
         log::info!(
             "gRPC client {remote} ({}) is not on grpc.allowed_client",
             peer.identities
@@ -246,14 +305,21 @@ pub async fn serve_connection(
             let next = if going_away {
                 connection.accept().await
             } else {
-                let next = async { Some(connection.accept().await) };
+                let next = async { Woke::Stream(connection.accept().await) };
                 let stop = async {
                     shutdown.requested().await;
-                    None
+                    Woke::Shutdown
                 };
-                match future::or(next, stop).await {
-                    Some(next) => next,
-                    None => {
+                let reloaded = async {
+                    current.ended.requested().await;
+                    Woke::Reloaded
+                };
+                // In a statement of its own, so that the futures (and their borrows of
+                // `current`) are gone before the arms below replace it.
+                let woke = future::or(next, future::or(stop, reloaded)).await;
+                match woke {
+                    Woke::Stream(next) => next,
+                    Woke::Shutdown => {
                         log::debug!(
                             "gRPC connection from {remote}: GOAWAY, finishing calls in flight"
                         );
@@ -261,12 +327,31 @@ pub async fn serve_connection(
                         going_away = true;
                         continue;
                     }
+                    Woke::Reloaded => {
+                        let new = in_force.current();
+                        let allowed = peer.identities.allowed_by(&new.settings.allowed_clients);
+                        let why = if new.tls_files != current.tls_files {
+                            Some("the certificates changed")
+                        } else if peer.allowed.get() && !allowed {
+                            Some("its client is no longer on grpc.allowed_client")
+                        } else {
+                            None
+                        };
+                        peer.allowed.set(allowed);
+                        current = new;
+                        if let Some(why) = why {
+                            log::info!("gRPC connection from {remote}: GOAWAY, {why}");
+                            connection.graceful_shutdown();
+                            going_away = true;
+                        }
+                        continue;
+                    }
                 }
             };
             let Some(next) = next else { break };
             match next {
                 Ok((request, respond)) => {
-                    let (router, settings) = (router.clone(), settings.clone());
+                    let (router, settings) = (router.clone(), current.settings.clone());
                     let (shutdown, peer) = (shutdown.clone(), peer.clone());
                     executor
                         .spawn(async move {

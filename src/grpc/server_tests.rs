@@ -95,7 +95,15 @@ async fn start_one(
     let addr = listener.get_ref().local_addr().unwrap();
     let server = ex.spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        serve_connection(tcp, server_tls, Rc::new(router()), settings, ex, shutdown).await;
+        serve_connection(
+            tcp,
+            server_tls,
+            Rc::new(router()),
+            Rc::new(InForce::new(settings, 0)),
+            ex,
+            shutdown,
+        )
+        .await;
     });
     let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
     let tls = TlsConnector::from(client_tls)

@@ -133,8 +133,15 @@ impl Harness {
                     settings.clone(),
                     stop.clone(),
                 );
-                ex.spawn(serve_connection(tcp, c.0, c.1, c.2, ex, c.3))
-                    .detach();
+                ex.spawn(serve_connection(
+                    tcp,
+                    c.0,
+                    c.1,
+                    Rc::new(crate::grpc::server::InForce::new(c.2, 0)),
+                    ex,
+                    c.3,
+                ))
+                .detach();
             }
         })
         .detach();
