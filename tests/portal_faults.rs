@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::grpc::{certs, portal_config, Portal};
+use common::grpc::{certs, portal_config, Portal, Verdicts};
 use common::ocserv::{connect, run_hook};
 use common::{Daemon, TempDir};
 use std::path::Path;
@@ -37,10 +37,18 @@ fn set_portal_timeout(config: &Path, timeout: &str) {
 fn a_slow_portal_opens_the_breaker_and_a_probe_closes_it() {
     let dir = TempDir::new("faults-slow");
     let pki = certs(&dir);
-    let portal = Portal::start(&pki);
+    let verdicts = Verdicts::new(&dir);
+    let portal = Portal::start_scripted(&pki, &verdicts, None);
     let config = portal_config(&dir, &pki, portal.port, "stale");
-    // Long enough for an emulated TLS handshake, shorter than 'slow''s 2 s.
-    set_portal_timeout(&config, "1500ms");
+    // 'slow' answers after 10 s. The call's deadline (4 s) is far longer than an emulated TLS
+    // handshake on a loaded machine (1.5 s was not), and the hook's budget (8 s less its
+    // margin) longer still, so that the deadline is the portal's fault and counts.
+    verdicts.set("slow", "allow sleep=10");
+    set_portal_timeout(&config, "4s");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("option hook_timeout 5s", "option hook_timeout 8s");
+    std::fs::write(&config, text).unwrap();
     let d = Daemon::start(&config);
 
     assert_eq!(
@@ -49,7 +57,7 @@ fn a_slow_portal_opens_the_breaker_and_a_probe_closes_it() {
     );
     std::thread::sleep(Duration::from_millis(1100)); // alice's allow is now only stale
 
-    // 'slow' takes 2 s to answer: each call hits the deadline; two open the breaker.
+    // Each call for 'slow' hits the deadline; two open the breaker.
     for (id, ip) in [(2, "192.0.2.21"), (3, "192.0.2.22")] {
         let (code, err) = run_hook(&config, &connect(id, "slow", ip));
         assert_eq!(code, Some(1), "{err}");
