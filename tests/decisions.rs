@@ -7,18 +7,9 @@ mod common;
 
 use common::grpc::{certs, portal_config, Portal, Verdicts};
 use common::ocserv::{connect, run_hook};
-use common::{run, Daemon, TempDir, SIGHUP};
+use common::{decisions as count, run, Daemon, TempDir, SIGHUP};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// A decision counter from `status --json`'s `decisions` text.
-fn count(json: &str, name: &str) -> u32 {
-    json.split(&format!(" {name}="))
-        .nth(1)
-        .and_then(|rest| rest.split([' ', '"']).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {json}"))
-}
 
 /// A test's world: its directory and PKI, the portal with scripted answers (recording the
 /// control stream and reports in `dir/record`), and a config for it with `fail_mode` and

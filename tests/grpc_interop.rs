@@ -32,6 +32,36 @@ fn grpc_config(dir: &TempDir, pki: &Path) -> PathBuf {
     dir.write("c", &text)
 }
 
+/// Our own gRPC client to the daemon at `address`, with the test PKI's client certificate, on
+/// an executor that lives as long as the test process; calls get 10 s.
+fn our_client(
+    pki: &Path,
+    address: &str,
+) -> (
+    &'static async_executor::LocalExecutor<'static>,
+    ocserv_agent::grpc::client::Channel,
+    ocserv_agent::grpc::client::CallOptions,
+) {
+    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
+    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+    let tls = client_config(
+        TlsFiles {
+            ca: &pki.join("ca.pem"),
+            cert: &pki.join("client.pem"),
+            key: &pki.join("client.key"),
+        },
+        false,
+    )
+    .unwrap();
+    let ex = Box::leak(Box::new(async_executor::LocalExecutor::new()));
+    let channel = Channel::new(Settings::new(address, Some("localhost"), tls), ex);
+    let options = CallOptions {
+        timeout: Some(std::time::Duration::from_secs(10)),
+        ..CallOptions::default()
+    };
+    (ex, channel, options)
+}
+
 /// The address the daemon logged for its gRPC endpoint (it listens on port 0).
 fn grpc_address(d: &Daemon) -> String {
     d.wait_stderr("grpc: serving agent.v1 on ");
@@ -151,13 +181,10 @@ fn sigterm_with_grpc_enabled_stops_cleanly() {
 /// against the real daemon.
 #[test]
 fn logs_are_for_allow_listed_clients_only() {
-    use async_executor::LocalExecutor;
-    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
     use ocserv_agent::grpc::status::Code;
-    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+
     use ocserv_agent::proto::agent::v1::{HealthCheckRequest, LogStreamRequest};
     use prost::Message;
-    use std::time::Duration;
 
     let dir = TempDir::new("grpc-allow");
     let pki = certs(&dir);
@@ -167,21 +194,7 @@ fn logs_are_for_allow_listed_clients_only() {
     std::fs::write(&config, text).unwrap();
     let d = Daemon::start(&config);
     let address = grpc_address(&d);
-    let tls = client_config(
-        TlsFiles {
-            ca: &pki.join("ca.pem"),
-            cert: &pki.join("client.pem"),
-            key: &pki.join("client.key"),
-        },
-        false,
-    )
-    .unwrap();
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let channel = Channel::new(Settings::new(&address, Some("localhost"), tls), ex);
-    let options = CallOptions {
-        timeout: Some(Duration::from_secs(10)),
-        ..CallOptions::default()
-    };
+    let (ex, channel, options) = our_client(&pki, &address);
     async_io::block_on(ex.run(async {
         let health = HealthCheckRequest { tier: 1 }.encode_to_vec();
         channel
@@ -256,11 +269,7 @@ fn failed_handshakes_are_logged_once_per_interval() {
 /// connection gets GOAWAY, and its next call is judged by the list in force.
 #[test]
 fn a_reload_applies_the_allow_list_to_open_connections() {
-    use async_executor::LocalExecutor;
-    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
     use ocserv_agent::grpc::status::Code;
-    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
-    use std::time::Duration;
 
     let dir = TempDir::new("grpc-reload-allow");
     let pki = certs(&dir);
@@ -273,21 +282,7 @@ fn a_reload_applies_the_allow_list_to_open_connections() {
     .unwrap();
     let d = Daemon::start(&config);
     let address = grpc_address(&d);
-    let tls = client_config(
-        TlsFiles {
-            ca: &pki.join("ca.pem"),
-            cert: &pki.join("client.pem"),
-            key: &pki.join("client.key"),
-        },
-        false,
-    )
-    .unwrap();
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let channel = Channel::new(Settings::new(&address, Some("localhost"), tls), ex);
-    let options = CallOptions {
-        timeout: Some(Duration::from_secs(10)),
-        ..CallOptions::default()
-    };
+    let (ex, channel, options) = our_client(&pki, &address);
     const SESSIONS: &str = "/agent.v1.VPNAgentService/GetActiveSessions";
     async_io::block_on(ex.run(async {
         // Listed: the call reaches the handler (no ocserv here, so UNAVAILABLE).
@@ -319,31 +314,14 @@ fn a_reload_applies_the_allow_list_to_open_connections() {
 /// one that only re-reads the same files leaves them alone.
 #[test]
 fn new_certificates_apply_to_open_connections() {
-    use async_executor::LocalExecutor;
-    use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
-    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
-    use std::time::Duration;
+    use ocserv_agent::grpc::client::Channel;
 
     let dir = TempDir::new("grpc-reload-certs");
     let pki = certs(&dir);
     let config = grpc_config(&dir, &pki);
     let d = Daemon::start(&config);
     let address = grpc_address(&d);
-    let tls = client_config(
-        TlsFiles {
-            ca: &pki.join("ca.pem"),
-            cert: &pki.join("client.pem"),
-            key: &pki.join("client.key"),
-        },
-        false,
-    )
-    .unwrap();
-    let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
-    let channel = Channel::new(Settings::new(&address, Some("localhost"), tls), ex);
-    let options = CallOptions {
-        timeout: Some(Duration::from_secs(10)),
-        ..CallOptions::default()
-    };
+    let (ex, channel, options) = our_client(&pki, &address);
     let health = |channel: &Channel| {
         let request = [0x08, 0x01]; // HealthCheckRequest { tier: 1 }
         async_io::block_on(ex.run(channel.call(

@@ -7,18 +7,9 @@ mod common;
 
 use common::grpc::{certs, portal_config, Portal, Verdicts};
 use common::ocserv::{connect, run_hook};
-use common::{Daemon, TempDir};
+use common::{decisions as count, Daemon, TempDir};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// A decision counter from `status --json`'s `decisions` text, e.g. `count(&json, "stale")`.
-fn count(json: &str, name: &str) -> u32 {
-    json.split(&format!(" {name}="))
-        .nth(1)
-        .and_then(|rest| rest.split([' ', '"']).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {json}"))
-}
 
 fn breaker(d: &Daemon) -> String {
     let json = d.status_json();

@@ -240,6 +240,16 @@ impl Drop for Daemon {
     }
 }
 
+/// A decision counter from `status --json`'s `decisions` text, e.g.
+/// `decisions(&json, "stale")`.
+pub fn decisions(json: &str, name: &str) -> u32 {
+    json.split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '"']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+}
+
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
