@@ -332,3 +332,25 @@ fn the_control_streams_invalidate_cache_revokes() {
     assert_eq!(exit, Some(1), "{err}");
     assert!(err.contains("denied by the portal"), "{err}");
 }
+
+/// Expired decisions leave on the daemon's timer, so `cache_entries` counts live ones even for
+/// keys nobody asks about again.
+#[test]
+fn expired_decisions_are_swept_without_being_asked_for() {
+    let w = World::new("sweep", "stale", None);
+    let (config, verdicts) = (&w.config, &w.verdicts);
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("option cache_stale_ttl 1h", "option cache_stale_ttl 0");
+    std::fs::write(config, text).unwrap();
+    let d = Daemon::start(config);
+    verdicts.set("alice", "allow");
+    assert_eq!(hook_as(config, 1, "alice", "192.0.2.1").0, Some(0));
+    assert!(d.status_json().contains("\"cache_entries\":1,"), "{}", d.status_json());
+    // cache_ttl 1 s, no stale window: dead after 1 s, gone at the next sweep (every second).
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while !d.status_json().contains("\"cache_entries\":0,") {
+        assert!(std::time::Instant::now() < until, "{}", d.status_json());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -217,13 +217,6 @@ impl Engine {
     /// A connect: the decision first, then its effects, only if it can still be delivered.
     async fn connect(&self, event: &SessionEvent, budget: &Budget<'_>) -> Decision {
         let config = self.config.borrow().clone();
-        let out_of_time = || {
-            Decision::deny(
-                Source::Budget,
-                "no decision within agent.hook_timeout (less its margin); nothing was changed"
-                    .into(),
-            )
-        };
         let local = policy::evaluate(&config.policy, event);
         let mut replace = Vec::new();
         match &local {
@@ -248,7 +241,7 @@ impl Engine {
                     *replace_oldest,
                 );
                 match within(budget, plan).await {
-                    None => return out_of_time(),
+                    None => return undeliverable(budget, "nothing was changed"),
                     Some(Limit::Room) => {}
                     Some(Limit::Full(reason)) => return Decision::deny(Source::Local, reason),
                     Some(Limit::Replace(ids)) => replace = ids,

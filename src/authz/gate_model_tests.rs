@@ -293,6 +293,17 @@ fn no_history_admits_what_the_rule_does_not() {
     }
 }
 
+/// Allows fresh for 30 s, then stale for 30 min, under `mode`.
+fn thirty_seconds_fresh(mode: FailMode) -> Resilience {
+    Resilience {
+        fail_mode: mode,
+        environment: Environment::Development,
+        cache_ttl: Duration::from_secs(30),
+        cache_stale_ttl: Duration::from_secs(1800),
+        ..Resilience::default()
+    }
+}
+
 #[test]
 fn the_histories_exercise_every_way_in() {
     // The same generator admits through the portal, the cache, stale and fail-open: the
@@ -300,13 +311,7 @@ fn the_histories_exercise_every_way_in() {
     let mut seen = Vec::new();
     for seed in 0..200 {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let settings = Resilience {
-            fail_mode: pick(&mut rng, &[FailMode::Open, FailMode::Stale]),
-            environment: Environment::Development,
-            cache_ttl: Duration::from_secs(30),
-            cache_stale_ttl: Duration::from_secs(1800),
-            ..Resilience::default()
-        };
+        let settings = thirty_seconds_fresh(pick(&mut rng, &[FailMode::Open, FailMode::Stale]));
         let mut gate = Gate::new(&settings).unwrap();
         let k = cache_key(0, 0);
         let mut now = Instant::now();
@@ -351,13 +356,7 @@ fn every_status_code_under_every_fail_mode() {
     for n in 1..=16 {
         let code = Code::from_number(n);
         for mode in [FailMode::Open, FailMode::Stale, FailMode::Close] {
-            let settings = Resilience {
-                fail_mode: mode,
-                environment: Environment::Development,
-                cache_ttl: Duration::from_secs(30),
-                cache_stale_ttl: Duration::from_secs(1800),
-                ..Resilience::default()
-            };
+            let settings = thirty_seconds_fresh(mode);
             let mut gate = Gate::new(&settings).unwrap();
             let k = cache_key(0, 0);
             let t = Instant::now();

@@ -241,16 +241,20 @@ impl Service for Daemon {
                 let budget = Budget::within(timeout, &waiting);
                 Reply::Decision(self.event(&event, &budget).await)
             }
-            Request::CacheClear(c) => match c.username.as_deref() {
-                Some(user)
-                    if user.is_empty() || user.len() > 256 || user.contains(char::is_control) =>
-                {
-                    Reply::Error(format!("'{}' is not a user name", user.escape_default()))
+            Request::CacheClear(c) => {
+                // The same rule for a user name as DisconnectUser's.
+                let checked = match c.username.as_deref() {
+                    Some("") => Err(String::from("'' is not a user name")),
+                    Some(user) => crate::services::vpn::check_username(user).map_err(|s| s.message),
+                    None => Ok(()),
+                };
+                match checked {
+                    Ok(()) => Reply::Cleared(Cleared {
+                        dropped: self.engine.revoke(c.username.as_deref()),
+                    }),
+                    Err(why) => Reply::Error(why),
                 }
-                user => Reply::Cleared(Cleared {
-                    dropped: self.engine.revoke(user),
-                }),
-            },
+            }
         }
     }
 }
