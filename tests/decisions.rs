@@ -346,7 +346,11 @@ fn expired_decisions_are_swept_without_being_asked_for() {
     let d = Daemon::start(config);
     verdicts.set("alice", "allow");
     assert_eq!(hook_as(config, 1, "alice", "192.0.2.1").0, Some(0));
-    assert!(d.status_json().contains("\"cache_entries\":1,"), "{}", d.status_json());
+    assert!(
+        d.status_json().contains("\"cache_entries\":1,"),
+        "{}",
+        d.status_json()
+    );
     // cache_ttl 1 s, no stale window: dead after 1 s, gone at the next sweep (every second).
     let until = std::time::Instant::now() + Duration::from_secs(15);
     while !d.status_json().contains("\"cache_entries\":0,") {
