@@ -8,13 +8,20 @@
 //!
 //! If the syslog socket is missing, the logger says so once on stderr and logs there; if the
 //! syslog daemon restarts, it reconnects on the next message.
+//!
+//! In the daemon, lines go through a bounded queue to a thread of their own
+//! ([`start_writer`]): a write to a stderr pipe or to `/dev/log` blocks when logd stalls, and
+//! the thread that answers hooks must never wait for it. When the queue is full, lines are
+//! dropped and counted ([`dropped`]); the writer says how many once it catches up.
 
 use crate::config::LogTarget;
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 /// Where syslog listens on Linux.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
@@ -30,6 +37,21 @@ const FACILITY_DAEMON: u8 = 3 << 3;
 
 /// The installed logger; the daemon reconfigures it on reload.
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Lines waiting for the writer thread; more are dropped. 256 lines of a few hundred bytes
+/// hold a burst (a reload, a portal outage) without holding much memory.
+const QUEUE: usize = 256;
+
+/// Lines dropped since the writer last said so, and in all (a wrapping counter for metrics).
+static DROPPED_UNSAID: AtomicU32 = AtomicU32::new(0);
+static DROPPED: AtomicU32 = AtomicU32::new(0);
+/// Lines queued and not yet written, for [`Log::flush`] at exit.
+static QUEUED: AtomicU32 = AtomicU32::new(0);
+
+/// The writer thread's queue, used once [`WRITER`] is set.
+static LINES: Mutex<VecDeque<(Level, String)>> = Mutex::new(VecDeque::new());
+static READY: Condvar = Condvar::new();
+static WRITER: AtomicBool = AtomicBool::new(false);
 
 /// Writes log records to the configured sink.
 pub struct Logger {
@@ -52,6 +74,44 @@ pub fn init(target: LogTarget, level: LevelFilter) {
     // Fails only if another logger was installed, which this binary never does.
     let _ = log::set_logger(logger);
     configure(target, level);
+}
+
+/// Moves the installed logger's output to a thread of its own, behind a bounded queue (the
+/// daemon: its one thread must never block on a stalled log reader). Until this is called,
+/// and in short-lived commands, lines are written directly.
+pub fn start_writer() -> std::io::Result<()> {
+    let Some(logger) = LOGGER.get() else {
+        return Ok(());
+    };
+    std::thread::Builder::new()
+        .name("log-writer".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            let (level, text) = {
+                let mut lines = LINES.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    match lines.pop_front() {
+                        Some(line) => break line,
+                        None => lines = READY.wait(lines).unwrap_or_else(|e| e.into_inner()),
+                    }
+                }
+            };
+            logger.write(level, &text);
+            QUEUED.fetch_sub(1, Ordering::Relaxed);
+            let lost = DROPPED_UNSAID.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                let text = format!("{lost} log line(s) dropped: the log reader fell behind");
+                logger.write(Level::Warn, &text);
+            }
+        })?;
+    WRITER.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Log lines dropped because the writer thread fell behind, since the daemon started
+/// (wrapping).
+pub fn dropped() -> u32 {
+    DROPPED.load(Ordering::Relaxed)
 }
 
 /// Changes target and level at run time (config reload).
@@ -107,11 +167,29 @@ impl Log for Logger {
         if self.enabled(record.metadata()) {
             let text = record.args().to_string();
             crate::log_ring::RECENT.push(record.level(), record.target(), &text);
-            self.write(record.level(), &text);
+            if !WRITER.load(Ordering::Acquire) {
+                return self.write(record.level(), &text);
+            }
+            let mut lines = LINES.lock().unwrap_or_else(|e| e.into_inner());
+            if lines.len() < QUEUE {
+                lines.push_back((record.level(), text));
+                QUEUED.fetch_add(1, Ordering::Relaxed);
+                READY.notify_one();
+            } else {
+                DROPPED_UNSAID.fetch_add(1, Ordering::Relaxed);
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
-    fn flush(&self) {}
+    /// Gives the writer thread up to a second to write what is queued (the daemon's last
+    /// lines at exit); a stalled reader cannot hold the exit longer.
+    fn flush(&self) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while QUEUED.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 }
 
 fn connect(path: &Path) -> Option<UnixDatagram> {

@@ -263,6 +263,9 @@ impl Service for Daemon {
 pub fn run(config_path: &Path) -> Result<(), StartError> {
     let config = config::load(config_path).map_err(StartError::Config)?;
     logger::init(config.agent.log_target, config.agent.log_level);
+    if let Err(e) = logger::start_writer() {
+        log::warn!("no log writer thread ({e}): log lines are written by the daemon's thread");
+    }
     // Handlers first: once the socket exists, a SIGHUP must reload, not kill.
     let mut signals =
         Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(StartError::Signals)?;
@@ -381,6 +384,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         }
     );
     drop(server);
+    log::logger().flush();
     Ok(())
 }
 

@@ -70,6 +70,7 @@ impl Daemon {
             uptime_secs: self.started.elapsed().as_secs(),
             reloads: self.reloads.get(),
             reload_failures: self.reload_failures.get(),
+            log_dropped: crate::logger::dropped(),
             decisions: self.engine.counters(),
             sessions: self.engine.sessions() as u32,
             portal: config

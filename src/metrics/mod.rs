@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub uptime_secs: u64,
     pub reloads: u32,
     pub reload_failures: u32,
+    /// Log lines dropped because the log reader fell behind.
+    pub log_dropped: u32,
     pub decisions: Counters,
     pub sessions: u32,
     /// Present when the portal is enabled.
@@ -87,6 +89,13 @@ pub fn render(s: &Snapshot) -> String {
         "config_reloads_total",
         &[("result", "refused")],
         s.reload_failures,
+    );
+
+    t.single(
+        "log_lines_dropped_total",
+        "counter",
+        "Log lines dropped because stderr or syslog did not keep up.",
+        s.log_dropped,
     );
 
     let d = &s.decisions;
@@ -225,6 +234,7 @@ mod tests {
             uptime_secs: 5,
             reloads: 1,
             reload_failures: 0,
+            log_dropped: 4,
             decisions: Counters {
                 allowed: 3,
                 denied: 1,
@@ -248,6 +258,7 @@ mod tests {
         let text = render(&snapshot());
         assert!(text.contains("ocserv_agent_info{version=\"0.1.0\",agent_id=\"gw\\\"1\"} 1\n"));
         assert!(text.contains("ocserv_agent_decisions_total{source=\"stale\"} 1\n"));
+        assert!(text.contains("ocserv_agent_log_lines_dropped_total 4\n"));
         assert!(text.contains("ocserv_agent_connects_total{result=\"denied\"} 1\n"));
         assert!(text.contains("ocserv_agent_outbox_depth 4\n"));
         assert!(text.contains("ocserv_agent_outbox_events_total{result=\"dropped\"} 1\n"));
