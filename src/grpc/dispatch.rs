@@ -6,6 +6,7 @@
 //! reset or an expired deadline cancels it.
 
 use super::body::Incoming;
+use super::budget::Share;
 use super::metadata::Metadata;
 use super::reply::{send_http_error, send_status, Reply, Requests, Responses};
 use super::router::{Access, Call, Method, ReplyMetadata, Router};
@@ -37,13 +38,24 @@ enum End {
     Reset,
 }
 
+/// What a stream is served with: its connection's router, settings in force, share of the
+/// request budget, shutdown signal and peer.
+pub(crate) type Context<'a> = (
+    &'a Router,
+    &'a Settings,
+    &'a Rc<Share>,
+    &'a Shutdown,
+    &'a Peer,
+);
+
+/// The largest request message a caller not on `grpc.allowed_client` may send: the methods open
+/// to it (health checks) take tiny requests, and it must not hold much of the request budget.
+pub const UNLISTED_MAX_MESSAGE: usize = 4096;
+
 pub(crate) async fn handle_stream(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-    router: &Router,
-    settings: &Settings,
-    shutdown: &Shutdown,
-    peer: &Peer,
+    (router, settings, budget, shutdown, peer): Context<'_>,
 ) {
     let (parts, body) = request.into_parts();
     if parts.method != http::Method::POST {
@@ -74,7 +86,12 @@ pub(crate) async fn handle_stream(
     let path = call.path.clone();
     let streaming = matches!(method, Method::Streaming(_));
     let reply = Rc::new(Reply::new(respond, call.reply.clone()));
-    let requests = Requests::new(Incoming::new(body, settings.max_message));
+    let max_message = if peer.allowed.get() {
+        settings.max_message
+    } else {
+        settings.max_message.min(UNLISTED_MAX_MESSAGE)
+    };
+    let requests = Requests::new(Incoming::new(body, max_message).with_budget(budget.clone()));
     let work = async {
         match method {
             Method::Unary(handler) => match requests.single().await {
@@ -171,7 +188,8 @@ fn prepare(
         ));
     }
     let deadline = match headers.get("grpc-timeout") {
-        Some(v) => Some(Instant::now() + super::timeout::parse(v.as_bytes())?),
+        // At most 99,999,999 hours; a deadline past what the clock can hold means none.
+        Some(v) => Instant::now().checked_add(super::timeout::parse(v.as_bytes())?),
         // A unary call without a deadline still gets one: a handler stuck on a dead ocserv
         // socket must not hold a stream slot forever.
         None => match method {

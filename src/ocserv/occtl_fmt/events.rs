@@ -50,7 +50,7 @@ pub fn event_line(e: &TopUpdateRep, now: i64) -> Option<String> {
     if e.connected == Some(1) {
         return Some(line);
     }
-    let since = interval(now - u.conn_time.unwrap_or(0) as i64);
+    let since = interval(now.saturating_sub(super::secs(u.conn_time)));
     Some(format!("{line} (reason: {}, time: {since})", reason(e)))
 }
 
@@ -71,7 +71,7 @@ pub fn event_json(e: &TopUpdateRep, now: i64) -> Option<String> {
         out += &format!(
             ",\"reason\":{},\"raw_time\":{}",
             quote(&reason(e)),
-            now - u.conn_time.unwrap_or(0) as i64
+            now.saturating_sub(super::secs(u.conn_time))
         );
     }
     out.push('}');

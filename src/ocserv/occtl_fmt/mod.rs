@@ -23,6 +23,12 @@ pub struct Counters {
     pub tx: u64,
 }
 
+/// Seconds from ocserv (a `uint64` on the wire) as the signed seconds the formatting does its
+/// arithmetic in: a value past `i64::MAX` is clamped, never wrapped to a negative time.
+pub fn secs(t: Option<u64>) -> i64 {
+    t.map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX))
+}
+
 /// occtl's compact interval: `    3s`, ` 2m:05s`, ` 1h:02m`, ` 3days`.
 pub fn interval(secs: i64) -> String {
     if secs < 0 {

@@ -21,7 +21,7 @@ pub fn status_text(st: &StatusRep, now: i64) -> String {
         out,
         "\tUp since: {} ({})",
         local_time(start),
-        interval(now - start)
+        interval(now.saturating_sub(start))
     );
     let _ = writeln!(out, "\tActive sessions: {}", st.active_clients.unwrap_or(0));
     let _ = writeln!(
@@ -43,7 +43,7 @@ pub fn status_text(st: &StatusRep, now: i64) -> String {
         out,
         "\tLast stats reset: {} ({})",
         local_time(reset),
-        interval(now - reset)
+        interval(now.saturating_sub(reset))
     );
     let _ = writeln!(
         out,
@@ -160,9 +160,9 @@ pub fn status_json(st: &StatusRep, now: i64) -> String {
             Value::Num(st.sec_mod_pids.len() as i64),
         ),
         ("Up since", s(local_time(start))),
-        ("_Up since", s(interval(now - start))),
+        ("_Up since", s(interval(now.saturating_sub(start)))),
         ("raw_up_since", Value::Num(start)),
-        ("uptime", Value::Num(now - start)),
+        ("uptime", Value::Num(now.saturating_sub(start))),
         ("Active sessions", n(st.active_clients)),
         ("Total sessions", big(st.total_sessions_closed)),
         ("Total authentication failures", big(st.total_auth_failures)),
@@ -172,7 +172,7 @@ pub fn status_json(st: &StatusRep, now: i64) -> String {
         ("STDEV latency", s(latency_text(stdev))),
         ("raw_stdev_latency", Value::Num(stdev as i64)),
         ("Last stats reset", s(local_time(reset))),
-        ("_Last stats reset", s(interval(now - reset))),
+        ("_Last stats reset", s(interval(now.saturating_sub(reset)))),
         ("raw_last_stats_reset", Value::Num(reset)),
         ("Sessions handled", n(st.sessions_closed)),
         ("Timed out sessions", n(st.session_timeouts)),
@@ -222,7 +222,7 @@ pub fn bans_text(bans: &BanListRep, now: i64) -> String {
             ban_ip(b.ip.as_deref().unwrap_or_default()),
             b.score.unwrap_or(0),
             local_time(expires),
-            interval(expires - now)
+            interval(expires.saturating_sub(now))
         );
     }
     out
@@ -238,7 +238,7 @@ pub fn bans_json(bans: &BanListRep, now: i64) -> String {
                 object(&[
                     ("IP", s(ban_ip(b.ip.as_deref().unwrap_or_default()))),
                     ("Since", s(local_time(expires))),
-                    ("_Since", s(interval(expires - now))),
+                    ("_Since", s(interval(expires.saturating_sub(now)))),
                     ("Score", Value::Num(i64::from(b.score.unwrap_or(0)))),
                 ])
             })
@@ -249,6 +249,29 @@ pub fn bans_json(bans: &BanListRep, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_times_from_ocserv_are_formatted_not_overflowed() {
+        for t in [i64::MIN, i64::MAX] {
+            let st = StatusRep {
+                start_time: Some(t),
+                last_reset: Some(t),
+                ..StatusRep::default()
+            };
+            for now in [i64::MIN, 0, i64::MAX] {
+                assert!(status_text(&st, now).contains("Up since"));
+                assert!(status_json(&st, now).contains("uptime"));
+                let bans = BanListRep {
+                    info: vec![crate::proto::ocserv::ctl::BanInfo {
+                        expires: Some(t),
+                        ..Default::default()
+                    }],
+                };
+                assert!(bans_text(&bans, now).contains("Until"));
+                assert!(bans_json(&bans, now).contains("_Since"));
+            }
+        }
+    }
 
     #[test]
     fn status_and_bans_carry_the_server_numbers() {

@@ -34,7 +34,7 @@ pub fn users_table(users: &[UserInfoRep], now: i64) -> String {
         "id", "user", "vhost", "ip", "vpn-ip", "device", "since", "dtls-cipher", "status"
     );
     for u in users {
-        let conn = u.conn_time.unwrap_or(0) as i64;
+        let conn = super::secs(u.conn_time);
         let dtls = match text(&u.dtls_ciphersuite) {
             "" => "(no-dtls)",
             c => c,
@@ -48,7 +48,7 @@ pub fn users_table(users: &[UserInfoRep], now: i64) -> String {
             text(&u.ip),
             vpn_ip(u),
             text(&u.tun),
-            interval(now - conn),
+            interval(now.saturating_sub(conn)),
             dtls,
             state(u.status)
         );
@@ -60,8 +60,8 @@ pub fn users_table(users: &[UserInfoRep], now: i64) -> String {
 pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Counters) -> String {
     let mut out = String::new();
     for u in users {
-        let conn = u.conn_time.unwrap_or(0) as i64;
-        let age = (now - conn).max(1) as u64;
+        let conn = super::secs(u.conn_time);
+        let age = (now.saturating_sub(conn)).max(1) as u64;
         let c = counters(text(&u.tun));
         let _ = writeln!(out, "\tID: {}", u.id.unwrap_or(0));
         let _ = writeln!(
@@ -122,7 +122,7 @@ pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> C
             out,
             "\tConnected at: {} ({})",
             local_time(conn),
-            interval(now - conn)
+            interval(now.saturating_sub(conn))
         );
         let _ = writeln!(out, "\tSession: {}", short_session(&session_id(u)));
         let _ = writeln!(out, "\tTLS ciphersuite: {}", text(&u.tls_ciphersuite));
@@ -179,8 +179,8 @@ pub fn users_json(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Co
     let objects = users
         .iter()
         .map(|u| {
-            let conn = u.conn_time.unwrap_or(0) as i64;
-            let age = (now - conn).max(1) as u64;
+            let conn = super::secs(u.conn_time);
+            let age = (now.saturating_sub(conn)).max(1) as u64;
             let c = counters(text(&u.tun));
             let full = session_id(u);
             let mut e: Vec<(&str, Value)> = vec![
@@ -215,7 +215,7 @@ pub fn users_json(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Co
                 ("KeepAlive", s(u.keepalive.unwrap_or(0).to_string())),
                 ("Hostname", s(text(&u.hostname))),
                 ("Connected at", s(local_time(conn))),
-                ("_Connected at", s(interval(now - conn))),
+                ("_Connected at", s(interval(now.saturating_sub(conn)))),
                 ("raw_connected_at", Value::Num(conn)),
                 ("Full session", s(full.clone())),
                 ("Session", s(short_session(&full))),
@@ -337,5 +337,17 @@ mod tests {
         }
         assert_eq!(json.matches("\"Routes\"").count(), 1);
         assert_eq!(users_json(&[], 0, &counters), "[\n]\n");
+    }
+
+    #[test]
+    fn a_connect_time_past_i64_is_clamped_not_wrapped() {
+        let mut u = alice();
+        u.conn_time = Some(u64::MAX);
+        let counters = |_: &str| Counters::default();
+        for now in [i64::MIN, 0, i64::MAX] {
+            assert!(users_table(&[u.clone()], now).contains("alice"));
+            assert!(user_detail(&[u.clone()], now, &counters).contains("alice"));
+            assert!(users_json(&[u.clone()], now, &counters).contains("alice"));
+        }
     }
 }
