@@ -9,6 +9,7 @@
 use async_executor::LocalExecutor;
 use async_io::Async;
 use bytes::Bytes;
+use ocserv_agent::grpc::budget::{Budget, Share};
 use ocserv_agent::grpc::server::{serve_connection, InForce, Router, Settings, Shutdown};
 use ocserv_agent::grpc::tls::{server_config, TlsFiles};
 use ocserv_agent::proto::vpn::v1::{CheckPolicyResponse, ReportConnectResponse};
@@ -251,6 +252,7 @@ fn start_portal(pki: &Path) -> u16 {
                     c.0,
                     c.1,
                     Rc::new(InForce::new(c.2, 0)),
+                    Share::new(Budget::new(64 << 20)),
                     ex,
                     c.3,
                 ))

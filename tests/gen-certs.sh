@@ -3,6 +3,7 @@
 #   ca.pem/ca.key            the test CA
 #   server.pem/server.key    SAN DNS:localhost, IP:127.0.0.1 (serverAuth)
 #   client.pem/client.key    CN=portal-client, SAN DNS:portal.example, URI:spiffe://portal/ctl
+#   listed.pem/listed.key    CN=listed-client, SAN DNS:listed.example (a second client of the CA)
 #   other-ca.pem, other-client.pem/.key   a second CA and a client it signed (untrusted)
 # P-256 keys, valid two days. Needs only the openssl command.
 set -eu
@@ -33,6 +34,10 @@ make_leaf client ca portal-client "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth
 subjectAltName=DNS:portal.example,URI:spiffe://portal/ctl"
+make_leaf listed ca listed-client "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectAltName=DNS:listed.example"
 make_leaf other-client other-ca portal-client "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::grpc::{certs, python};
+use common::grpc::{certs, grpc_address, python};
 use common::{Daemon, TempDir, SIGHUP};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,13 +63,6 @@ fn our_client(
 }
 
 /// The address the daemon logged for its gRPC endpoint (it listens on port 0).
-fn grpc_address(d: &Daemon) -> String {
-    d.wait_stderr("grpc: serving agent.v1 on ");
-    let log = d.stderr();
-    let rest = &log[log.find("grpc: serving agent.v1 on ").unwrap() + 26..];
-    rest.split_whitespace().next().unwrap().to_string()
-}
-
 fn run_client(python: &str, address: &str, pki: &Path, quick: bool) -> (bool, String) {
     let mut cmd = Command::new(python);
     cmd.arg(SCRIPT).arg(address).arg(pki).arg(PROTO);

@@ -10,6 +10,7 @@ use async_io::{Async, Timer};
 use bytes::Bytes;
 use common::grpc::{certs, python, Portal};
 use common::TempDir;
+use ocserv_agent::grpc::budget::{Budget, Share};
 use ocserv_agent::grpc::client::{CallOptions, Channel, Settings as ClientSettings};
 use ocserv_agent::grpc::metadata::{Metadata, Value};
 use ocserv_agent::grpc::server::{serve_connection, InForce, Router, Settings, Shutdown};
@@ -140,6 +141,7 @@ fn grpcio_streams_against_our_server() {
                     tls.clone(),
                     router.clone(),
                     in_force.clone(),
+                    Share::new(Budget::new(64 << 20)),
                     ex,
                     shutdown.clone(),
                 );

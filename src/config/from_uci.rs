@@ -318,6 +318,9 @@ fn read_grpc(mut r: SectionReader) -> Grpc {
         max_message_size: r.or("max_message_size", d.max_message_size, |s| {
             number_in(s, 1024, 64 << 20)
         }),
+        request_budget: r.or("request_budget", d.request_budget, |s| {
+            number_in(s, 64 << 10, 1 << 30)
+        }),
         allowed_command: r
             .list("allowed_command", |s| {
                 let verbs = crate::ocserv::occtl_cmd::VERBS;
@@ -417,6 +420,18 @@ fn cross_checks(pkg: &Package, c: &mut Config, problems: &mut Vec<Problem>) {
                 ),
             );
         }
+    }
+
+    let g = &c.grpc;
+    if g.request_budget / 2 < g.max_message_size {
+        at(
+            "grpc",
+            "request_budget",
+            format!(
+                "request_budget ({}) must be at least twice max_message_size ({}): one connection may use half of it",
+                g.request_budget, g.max_message_size
+            ),
+        );
     }
 
     let r = &c.resilience;

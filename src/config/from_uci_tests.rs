@@ -275,6 +275,20 @@ fn portal_timeout_must_be_shorter_than_hook_timeout() {
 }
 
 #[test]
+fn the_request_budget_holds_two_of_the_largest_messages() {
+    let (line, msg) = one_problem(
+        "config grpc 'grpc'\n option max_message_size 4194304\n option request_budget 4194304\n",
+    );
+    assert_eq!(line, 3);
+    assert!(msg.contains("at least twice max_message_size"), "{msg}");
+    let (_, msg) = one_problem("config grpc 'grpc'\n option request_budget 1000\n");
+    assert!(msg.contains("from 65536 to 1073741824"), "{msg}");
+    let c =
+        ok("config grpc 'grpc'\n option max_message_size 65536\n option request_budget 131072\n");
+    assert_eq!(c.grpc.request_budget, 131072);
+}
+
+#[test]
 fn control_borrows_portal_tls_settings() {
     let c = ok("config portal 'portal'\n option ca /dev/null\n option cert /dev/null\n option key /dev/null\n option server_name portal.example\nconfig control 'control'\n option enabled 1\n option address ctl.example:443\n");
     assert_eq!(

@@ -196,6 +196,8 @@ pub struct Grpc {
     pub max_connections: u32,
     /// Largest request message accepted, in bytes.
     pub max_message_size: u32,
+    /// Request bytes buffered across all connections, at most half on one connection.
+    pub request_budget: u32,
     /// occtl verbs `ExecuteCommand` may run (`show users`, `disconnect user`, ...).
     pub allowed_command: Vec<String>,
 }
@@ -403,6 +405,7 @@ impl Default for Grpc {
             allow_tls12: false,
             max_connections: 32,
             max_message_size: 4 << 20,
+            request_budget: 8 << 20,
             allowed_command: crate::ocserv::occtl_cmd::VERBS
                 .iter()
                 .map(|v| v.to_string())
@@ -609,6 +612,7 @@ impl Config {
             .set("allow_tls12", format_bool(g.allow_tls12))
             .set("max_connections", g.max_connections.to_string())
             .set("max_message_size", g.max_message_size.to_string())
+            .set("request_budget", g.request_budget.to_string())
             .list("allowed_command", g.allowed_command.iter().cloned());
         sections.push(s.0);
 

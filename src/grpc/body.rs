@@ -6,6 +6,7 @@
 //! window (and h2's bounded send buffer) has room, so a slow peer slows the writer instead of
 //! growing a queue.
 
+use super::budget::{Charge, Share};
 use super::frame::{self, Decoder};
 use super::status::{Code, Status};
 use bytes::{Bytes, BytesMut};
@@ -13,6 +14,7 @@ use futures_lite::future;
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// DATA frames are filled up to this by [`Outgoing::feed`]: the default HTTP/2 frame size.
@@ -30,13 +32,17 @@ pub const DATA_FRAME_BUDGET: usize = 256 * 1024;
 /// Frames are taken out of h2 as soon as they are there (h2 counts small frames it holds and
 /// closes a connection that lets too many pile up), but the flow-control window is given back
 /// only as messages are handed out, or when a message needs more bytes than arrived: the peer
-/// can never have more than one window of data waiting here.
+/// can never have more than one window of data waiting here. With a [`Share`] of the server's
+/// memory budget, a message is charged before the window for its rest is given back.
 pub struct Incoming {
     body: RecvStream,
     decoder: Decoder,
     /// Bytes taken from h2 whose window is not yet given back.
     held: usize,
     ended: bool,
+    share: Option<Rc<Share>>,
+    /// What the message being received is charged.
+    charge: Option<Charge>,
 }
 
 impl Incoming {
@@ -46,7 +52,15 @@ impl Incoming {
             decoder: Decoder::new(max_message),
             held: 0,
             ended: false,
+            share: None,
+            charge: None,
         }
+    }
+
+    /// Charges each message to `share` before the peer may send more than a window of it.
+    pub fn with_budget(mut self, share: Rc<Share>) -> Incoming {
+        self.share = Some(share);
+        self
     }
 
     /// The next message, `Ok(None)` once the peer has ended its side cleanly, or the status
@@ -55,6 +69,7 @@ impl Incoming {
         loop {
             self.take_ready().await?;
             if let Some(message) = self.decoder.next_message()? {
+                self.charge = None;
                 self.release(frame::PREFIX_LEN + message.len());
                 return Ok(Some(message));
             }
@@ -62,13 +77,29 @@ impl Incoming {
                 self.decoder.finish()?;
                 return Ok(None);
             }
-            // Waiting for more: the peer may need the window we hold to send it.
+            // Waiting for more: the peer may need the window we hold to send it, and may send
+            // the rest of the message once it has it.
+            self.charge_announced()?;
             self.release(self.held);
             match self.body.data().await {
                 Some(chunk) => self.take(chunk)?,
                 None => self.ended = true,
             }
         }
+    }
+
+    /// Charges the message whose prefix is here, once, at its announced length.
+    fn charge_announced(&mut self) -> Result<(), Status> {
+        let (Some(share), Some(len)) = (&self.share, self.decoder.announced()) else {
+            return Ok(());
+        };
+        if self.charge.as_ref().is_some_and(|c| c.bytes() == len) {
+            return Ok(());
+        }
+        self.charge = None;
+        self.charge = Some(share.charge(len)?);
+        self.decoder.reserve_announced();
+        Ok(())
     }
 
     /// Moves every frame h2 already has into the decoder, without waiting.

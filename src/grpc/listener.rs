@@ -2,6 +2,7 @@
 //! (re-read on SIGHUP; a bad new certificate keeps the old one and says why), the allow-list
 //! of client identities, and the accept loop.
 
+use super::budget::{Budget, Share};
 use super::server::{serve_connection, InForce, Router, Settings, Shutdown};
 use super::tls::{server_config, TlsError, TlsFiles};
 use crate::config::Grpc;
@@ -45,6 +46,8 @@ pub struct Endpoint {
     max_connections: Cell<u32>,
     tls: RefCell<Arc<ServerConfig>>,
     in_force: Rc<InForce>,
+    /// Request bytes buffered, across connections (`grpc.request_budget`).
+    budget: Rc<Budget>,
     router: Rc<Router>,
     shutdown: Rc<Shutdown>,
 }
@@ -103,6 +106,7 @@ impl Endpoint {
             max_connections: Cell::new(config.max_connections),
             tls: RefCell::new(tls),
             in_force: Rc::new(InForce::new(settings(config), tls_files(config))),
+            budget: Budget::new(config.request_budget as usize),
             router: Rc::new(router),
             shutdown: Rc::new(Shutdown::new()),
         })
@@ -121,6 +125,7 @@ impl Endpoint {
                 *self.tls.borrow_mut() = new;
                 self.in_force.replace(settings(config), tls_files(config));
                 self.max_connections.set(config.max_connections);
+                self.budget.set_limit(config.request_budget as usize);
                 log::info!("grpc: certificates and allowed clients reloaded");
             }
             Err(e) => log::error!("grpc: reload refused, the previous certificates stay: {e}"),
@@ -151,13 +156,15 @@ impl Endpoint {
                     }
                     let tls = self.tls.borrow().clone();
                     let in_force = self.in_force.clone();
+                    let share = Share::new(self.budget.clone());
                     let router = self.router.clone();
                     let active = self.active.clone();
                     let shutdown = self.shutdown.clone();
                     active.set(active.get() + 1);
                     executor
                         .spawn(async move {
-                            serve_connection(tcp, tls, router, in_force, executor, shutdown).await;
+                            serve_connection(tcp, tls, router, in_force, share, executor, shutdown)
+                                .await;
                             active.set(active.get() - 1);
                         })
                         .detach();

@@ -2,6 +2,7 @@
 //! the server (portal → agent) and the client (agent → portal).
 
 pub mod body;
+pub mod budget;
 pub mod client;
 mod client_call;
 mod dispatch;

@@ -5,6 +5,7 @@
 //! lets calls in flight finish.
 
 use super::body;
+use super::budget::Share;
 use super::dispatch::{handle_stream, Peer};
 use super::frame;
 use super::io::TokioIo;
@@ -204,6 +205,7 @@ pub async fn serve_connection(
     tls: Arc<ServerConfig>,
     router: Rc<Router>,
     in_force: Rc<InForce>,
+    budget: Rc<Share>,
     executor: &'static LocalExecutor<'static>,
     shutdown: Rc<Shutdown>,
 ) {
@@ -353,10 +355,11 @@ pub async fn serve_connection(
                 Ok((request, respond)) => {
                     let (router, settings) = (router.clone(), current.settings.clone());
                     let (shutdown, peer) = (shutdown.clone(), peer.clone());
+                    let budget = budget.clone();
                     executor
                         .spawn(async move {
-                            handle_stream(request, respond, &router, &settings, &shutdown, &peer)
-                                .await
+                            let call = (&*router, &*settings, &budget, &*shutdown, &*peer);
+                            handle_stream(request, respond, call).await
                         })
                         .detach();
                 }

@@ -1,6 +1,7 @@
 //! Server tests in one process: a real TCP listener, real mutual TLS, and an h2 client.
 
 use super::*;
+use crate::grpc::budget::Budget;
 use crate::grpc::frame::Decoder;
 use crate::grpc::status::{Code, Status};
 use crate::grpc::tls::{client_config, server_config, test_certs, test_configs, TlsFiles};
@@ -100,6 +101,7 @@ async fn start_one(
             server_tls,
             Rc::new(router()),
             Rc::new(InForce::new(settings, 0)),
+            Share::new(Budget::new(64 << 20)),
             ex,
             shutdown,
         )

@@ -1,6 +1,7 @@
 //! Streaming calls and metadata, our client against our server over real TCP and mutual TLS.
 //! (tests/grpc_interop.rs checks each side against grpcio.)
 
+use super::budget::{Budget, Share};
 use super::client::{CallOptions, Channel, Settings as ClientSettings};
 use super::keepalive::Keepalive;
 use super::metadata::{Metadata, Value};
@@ -138,6 +139,7 @@ impl Harness {
                     c.0,
                     c.1,
                     Rc::new(crate::grpc::server::InForce::new(c.2, 0)),
+                    Share::new(Budget::new(64 << 20)),
                     ex,
                     c.3,
                 ))

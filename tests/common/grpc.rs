@@ -31,6 +31,14 @@ pub fn certs(dir: &TempDir) -> PathBuf {
     out
 }
 
+/// The address the daemon's gRPC endpoint serves on, from its log.
+pub fn grpc_address(d: &super::Daemon) -> String {
+    d.wait_stderr("grpc: serving agent.v1 on ");
+    let log = d.stderr();
+    let rest = &log[log.find("grpc: serving agent.v1 on ").unwrap() + 26..];
+    rest.split_whitespace().next().unwrap().to_string()
+}
+
 /// tests/interop/fake_portal.py, serving on a loopback port until dropped.
 pub struct Portal {
     child: Child,
