@@ -126,37 +126,6 @@ fn a_missing_certificate_at_start_is_named() {
 }
 
 #[test]
-fn connections_beyond_max_connections_are_closed_on_arrival() {
-    use std::io::Read;
-    use std::net::TcpStream;
-    use std::time::{Duration, Instant};
-    let dir = TempDir::new("grpc-limit");
-    let pki = certs(&dir);
-    let config = grpc_config(&dir, &pki);
-    let text = std::fs::read_to_string(&config).unwrap() + "\toption max_connections 2\n";
-    std::fs::write(&config, text).unwrap();
-    let d = Daemon::start(&config);
-    let address = grpc_address(&d);
-    // Two connections that never start TLS hold both places (for the handshake timeout).
-    let _held: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(&address).unwrap())
-        .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let mut third = TcpStream::connect(&address).unwrap();
-    third
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let started = Instant::now();
-    let n = third.read(&mut [0u8; 16]).unwrap_or(0);
-    assert_eq!(n, 0, "the third connection should be closed");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "closed on arrival, not by a timeout"
-    );
-    d.wait_stderr("connections open (grpc.max_connections)");
-}
-
-#[test]
 fn sigterm_with_grpc_enabled_stops_cleanly() {
     let dir = TempDir::new("grpc-term");
     let pki = certs(&dir);

@@ -147,3 +147,80 @@ fn a_listed_flood_is_held_to_the_request_budget() {
     let summary = Flood::start(&address, &pki, "listed", [1, 1, 500_000], UPDATE_CONFIG).finish();
     assert!(summary.contains(r#""unanswered": 1"#), "{summary}");
 }
+
+/// A tier-1 HealthCheck as the listed client from another loopback address (its own rate).
+fn health_from(address: &str, pki: &Path, source: &str) -> String {
+    let out = raw(address, pki, "listed")
+        .args(["call", HEALTH, "0801"])
+        .env("RAW_H2_SOURCE", source)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// 32 sockets that never start TLS (as many as grpc.max_connections) used to fill the daemon
+/// for the 10 s handshake timeout. Connections still in their handshakes now have a pool of
+/// their own, which drops its oldest member when full: a client arriving after them is served.
+#[test]
+fn idle_sockets_cannot_lock_out_a_client() {
+    let dir = TempDir::new("hostile-idle");
+    let pki = certs(&dir);
+    let (d, address) = grpc_daemon(&dir, &pki, "");
+    let idle: Vec<_> = (0..32)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    let started = std::time::Instant::now();
+    assert_eq!(health_from(&address, &pki, "127.0.0.2"), "0");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "served only after {:?}",
+        started.elapsed()
+    );
+    d.wait_stderr("was dropped for a newer connection");
+    drop(idle);
+}
+
+/// One source opening connections faster than 20 a second (bursts of 40) has the rest closed
+/// on arrival, before any TLS, and logged once per 10 s; another source is served meanwhile.
+#[test]
+fn a_source_opening_connections_too_fast_is_closed_on_arrival() {
+    use std::io::Read;
+    let dir = TempDir::new("hostile-rate");
+    let pki = certs(&dir);
+    let (d, address) = grpc_daemon(&dir, &pki, "");
+    let sockets: Vec<_> = (0..100)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    assert_eq!(health_from(&address, &pki, "127.0.0.2"), "0");
+    // Closed on arrival: end of stream at once. The admitted ones wait for a ClientHello.
+    let mut closed = 0;
+    for mut s in sockets {
+        s.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        if matches!(s.read(&mut [0u8; 16]), Ok(0)) || matches!(s.read(&mut [0u8; 16]), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 50, "only {closed} of 100 closed");
+    d.wait_stderr("opens more than 20 connections a second; closing one");
+    assert_eq!(
+        d.stderr().matches("opens more than 20 connections").count(),
+        1,
+        "{}",
+        d.stderr()
+    );
+}
+
+/// grpc.max_connections counts connections past their TLS handshake: with two clients holding
+/// both places, a third is closed once its handshake is done, and the log says why.
+#[test]
+fn connections_beyond_max_connections_are_closed_after_their_handshake() {
+    let dir = TempDir::new("hostile-max-connections");
+    let pki = certs(&dir);
+    let (d, address) = grpc_daemon(&dir, &pki, "\toption max_connections 2\n");
+    let holders = Flood::start(&address, &pki, "listed", [2, 0, 0], HEALTH);
+    assert_eq!(health_from(&address, &pki, "127.0.0.2"), "closed");
+    d.wait_stderr("connections open (grpc.max_connections); closing one");
+    holders.finish();
+    assert_eq!(health_from(&address, &pki, "127.0.0.2"), "0");
+}

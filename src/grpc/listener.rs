@@ -2,8 +2,9 @@
 //! (re-read on SIGHUP; a bad new certificate keeps the old one and says why), the allow-list
 //! of client identities, and the accept loop.
 
+use super::admission::{self, Admission};
 use super::budget::{Budget, Share};
-use super::server::{serve_connection, InForce, Router, Settings, Shutdown};
+use super::server::{accept_tls, serve_tls, InForce, Router, Settings, Shutdown};
 use super::tls::{server_config, TlsError, TlsFiles};
 use crate::config::Grpc;
 use async_executor::LocalExecutor;
@@ -15,7 +16,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Connections closed on arrival for their source's rate are logged once every 10 s.
+static TOO_FAST: crate::log_limit::Limit = crate::log_limit::Limit::every(10);
 
 /// Why the endpoint could not start.
 #[derive(Debug)]
@@ -41,9 +45,11 @@ impl std::error::Error for StartError {}
 /// A serving gRPC endpoint.
 pub struct Endpoint {
     listener: Async<TcpListener>,
-    /// Connections being served, against `grpc.max_connections`.
+    /// Connections past their TLS handshake, against `grpc.max_connections`.
     active: Rc<Cell<u32>>,
-    max_connections: Cell<u32>,
+    max_connections: Rc<Cell<u32>>,
+    /// Rates per source and the pool of connections still in their handshakes.
+    admission: Rc<Admission>,
     tls: RefCell<Arc<ServerConfig>>,
     in_force: Rc<InForce>,
     /// Request bytes buffered, across connections (`grpc.request_budget`).
@@ -103,7 +109,8 @@ impl Endpoint {
         Ok(Endpoint {
             listener,
             active: Rc::new(Cell::new(0)),
-            max_connections: Cell::new(config.max_connections),
+            max_connections: Rc::new(Cell::new(config.max_connections)),
+            admission: Admission::new(),
             tls: RefCell::new(tls),
             in_force: Rc::new(InForce::new(settings(config), tls_files(config))),
             budget: Budget::new(config.request_budget as usize),
@@ -142,29 +149,48 @@ impl Endpoint {
         self.active.get()
     }
 
-    /// Accepts connections until dropped; each runs as its own task.
+    /// Accepts connections until dropped; each runs as its own task. A connection goes
+    /// through [`Admission`] (its source's rate, then the handshake pool), then its TLS
+    /// handshake, and only then counts against `grpc.max_connections`.
     pub async fn serve(&self, executor: &'static LocalExecutor<'static>) {
         loop {
             match self.listener.accept().await {
                 Ok((tcp, remote)) => {
-                    if self.active.get() >= self.max_connections.get() {
-                        log::warn!(
-                            "grpc: {} connections open (grpc.max_connections); closing one from {remote}",
-                            self.active.get()
+                    if !self.admission.allow(remote.ip(), Instant::now()) {
+                        crate::log_limit::info(
+                            &TOO_FAST,
+                            format_args!(
+                                "grpc: {} opens more than {} connections a second; closing one",
+                                remote.ip(),
+                                admission::RATE
+                            ),
                         );
                         continue;
                     }
+                    let handshaking = self.admission.enter();
                     let tls = self.tls.borrow().clone();
                     let in_force = self.in_force.clone();
                     let share = Share::new(self.budget.clone());
                     let router = self.router.clone();
-                    let active = self.active.clone();
+                    let (active, max) = (self.active.clone(), self.max_connections.clone());
                     let shutdown = self.shutdown.clone();
-                    active.set(active.get() + 1);
                     executor
                         .spawn(async move {
-                            serve_connection(tcp, tls, router, in_force, share, executor, shutdown)
-                                .await;
+                            let timeout = in_force.settings().handshake_timeout;
+                            let dropped = handshaking.dropped();
+                            let Some(tls) = accept_tls(tcp, tls, timeout, dropped).await else {
+                                return;
+                            };
+                            drop(handshaking);
+                            if active.get() >= max.get() {
+                                log::warn!(
+                                    "grpc: {} connections open (grpc.max_connections); closing one from {remote}",
+                                    active.get()
+                                );
+                                return;
+                            }
+                            active.set(active.get() + 1);
+                            serve_tls(tls, router, in_force, share, executor, shutdown).await;
                             active.set(active.get() - 1);
                         })
                         .detach();

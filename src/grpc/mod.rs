@@ -1,6 +1,7 @@
 //! Our gRPC layer over HTTP/2: message framing, status codes, deadlines and metadata, shared by
 //! the server (portal → agent) and the client (agent → portal).
 
+pub mod admission;
 pub mod body;
 pub mod budget;
 pub mod client;

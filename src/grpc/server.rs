@@ -17,6 +17,7 @@ use crate::log_limit;
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use futures_lite::future;
+use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 use rustls::ServerConfig;
 use std::cell::{Cell, RefCell};
@@ -196,10 +197,10 @@ impl Default for Settings {
     }
 }
 
-/// Serves one accepted TCP connection until it closes. Streams run as tasks on `executor`,
-/// which must live as long as the process (the daemon leaks its one executor for this).
-/// When `shutdown` is requested the connection sends GOAWAY, lets the calls in flight finish,
-/// then closes.
+/// Serves one accepted TCP connection until it closes: [`accept_tls`], then [`serve_tls`].
+/// Streams run as tasks on `executor`, which must live as long as the process (the daemon
+/// leaks its one executor for this). When `shutdown` is requested the connection sends GOAWAY,
+/// lets the calls in flight finish, then closes.
 pub async fn serve_connection(
     tcp: Async<TcpStream>,
     tls: Arc<ServerConfig>,
@@ -209,35 +210,72 @@ pub async fn serve_connection(
     executor: &'static LocalExecutor<'static>,
     shutdown: Rc<Shutdown>,
 ) {
-    let mut current = in_force.current();
-    let settings = current.settings.clone();
+    let timeout = in_force.settings().handshake_timeout;
+    if let Some(stream) = accept_tls(tcp, tls, timeout, &Shutdown::new()).await {
+        serve_tls(stream, router, in_force, budget, executor, shutdown).await;
+    }
+}
+
+/// A connection whose TLS handshake is done (the client's certificate verified).
+pub struct TlsConnection {
+    stream: TlsStream<Socket>,
+    remote: String,
+}
+
+/// The TLS handshake of an accepted connection, bounded by `timeout` and given up when
+/// `dropped` is requested (the pool of connections still in their handshakes made room for a
+/// newer one). Failures are logged at most once per 10 s.
+pub async fn accept_tls(
+    tcp: Async<TcpStream>,
+    tls: Arc<ServerConfig>,
+    timeout: Duration,
+    dropped: &Shutdown,
+) -> Option<TlsConnection> {
     let _ = tcp.get_ref().set_nodelay(true);
     let remote = tcp
         .get_ref()
         .peer_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let handshake = async { Some(TlsAcceptor::from(tls).accept(Socket::new(tcp)).await) };
+    let handshake = async { Ok(TlsAcceptor::from(tls).accept(Socket::new(tcp)).await) };
     let timeout = async {
-        Timer::after(settings.handshake_timeout).await;
-        None
+        Timer::after(timeout).await;
+        Err("timed out")
     };
-    let stream = match future::or(handshake, timeout).await {
-        Some(Ok(stream)) => stream,
-        Some(Err(e)) => {
+    let dropped = async {
+        dropped.requested().await;
+        Err("was dropped for a newer connection (too many handshakes in progress)")
+    };
+    match future::or(handshake, future::or(timeout, dropped)).await {
+        Ok(Ok(stream)) => Some(TlsConnection { stream, remote }),
+        Ok(Err(e)) => {
             log_limit::info(
                 &FAILED_HANDSHAKES,
                 format_args!("gRPC TLS handshake with {remote} failed: {e}"),
             );
-            return;
+            None
         }
-        None => {
+        Err(why) => {
             log_limit::info(
                 &FAILED_HANDSHAKES,
-                format_args!("gRPC TLS handshake with {remote} timed out"),
+                format_args!("gRPC TLS handshake with {remote} {why}"),
             );
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Serves a connection whose TLS handshake is done, until it closes.
+pub async fn serve_tls(
+    connection: TlsConnection,
+    router: Rc<Router>,
+    in_force: Rc<InForce>,
+    budget: Rc<Share>,
+    executor: &'static LocalExecutor<'static>,
+    shutdown: Rc<Shutdown>,
+) {
+    let TlsConnection { stream, remote } = connection;
+    let mut current = in_force.current();
+    let settings = current.settings.clone();
     let peer = stream
         .get_ref()
         .1

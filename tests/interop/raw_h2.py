@@ -159,13 +159,24 @@ def flood(address, cert_dir, cert, conns, streams, size, path, hold):
 
 
 def call(address, cert_dir, cert, path, message):
-    tls, conn = connect(address, cert_dir, cert)
+    try:
+        tls, conn = connect(address, cert_dir, cert)
+    except OSError:  # refused, reset, a TLS alert
+        print("closed")
+        return
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, headers(path))
     conn.send_data(sid, struct.pack(">BI", 0, len(message)) + message, end_stream=True)
-    tls.sendall(conn.data_to_send())
+    try:
+        tls.sendall(conn.data_to_send())
+    except OSError:
+        print("closed")
+        return
     while True:
-        data = tls.recv(65536)
+        try:
+            data = tls.recv(65536)
+        except OSError:  # reset, or a TLS alert: closed all the same
+            data = b""
         if not data:
             print("closed")
             return
