@@ -32,6 +32,7 @@ pub mod log_ring;
 pub mod logger;
 pub mod metrics;
 pub mod ocserv;
+pub mod offload;
 pub mod portal;
 pub mod proto;
 pub mod resilience;

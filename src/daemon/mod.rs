@@ -384,6 +384,10 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
         }
     );
     drop(server);
+    // Journal writes handed to the disk thread land before the process ends.
+    if let Some(outbox) = daemon.outbox.borrow().as_ref() {
+        outbox.flush(Duration::from_secs(5));
+    }
     log::logger().flush();
     Ok(())
 }

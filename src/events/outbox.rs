@@ -11,12 +11,19 @@
 //!
 //! A journal that cannot be written (disk full, directory gone) does not stop reporting: events
 //! stay in memory, the failure is logged and counted, and the next compaction tries again.
+//!
+//! Journal writes run on the disk thread ([`crate::offload`]), in the order they were made, so
+//! that a slow flash never delays a hook; memory is the truth they follow. When a write fails,
+//! or cannot even be handed over (the disk thread's queue is full), the journal is rewritten
+//! from memory before the next record.
 
 use super::journal::{Event, Journal, Kind};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 /// Session/user/kind triples remembered for duplicate detection.
@@ -68,8 +75,31 @@ struct Inner {
     max: usize,
     next_seq: u32,
     recent: VecDeque<(u32, String, Kind)>,
-    journal: Option<Journal>,
+    journal: Option<Disk>,
     stats: Stats,
+}
+
+/// The journal, owned by the disk thread's jobs, and what they report back.
+struct Disk {
+    journal: Arc<Mutex<Journal>>,
+    shared: Arc<Shared>,
+    /// Records handed over since the last compaction, live or not.
+    records: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Journal writes that failed.
+    errors: AtomicU32,
+    /// The file no longer mirrors memory: rewrite it before the next record.
+    resync: AtomicBool,
+}
+
+/// One thing for the disk thread to do to the journal.
+enum Op {
+    Append(Event),
+    Ack(u32),
+    Compact(Vec<Event>),
 }
 
 impl Outbox {
@@ -107,7 +137,11 @@ impl Outbox {
                         inner.remember(event.session, &event.user, event.kind);
                         inner.queue.push_back(event);
                     }
-                    inner.journal = Some(journal);
+                    inner.journal = Some(Disk {
+                        journal: Arc::new(Mutex::new(journal)),
+                        shared: Arc::default(),
+                        records: inner.queue.len(),
+                    });
                     inner.trim();
                 }
                 Err(e) => {
@@ -135,12 +169,8 @@ impl Outbox {
         event.seq = inner.next_seq;
         inner.next_seq = inner.next_seq.wrapping_add(1);
         inner.remember(event.session, &event.user, event.kind);
-        if let Some(journal) = inner.journal.as_mut() {
-            if let Err(e) = journal.append(&event) {
-                inner.journal_failed("write", &e);
-            }
-        }
-        inner.queue.push_back(event);
+        inner.queue.push_back(event.clone());
+        inner.journal(Op::Append(event));
         inner.trim();
         drop(inner);
         if let Some(w) = self.waiting.take() {
@@ -185,9 +215,48 @@ impl Outbox {
 
     pub fn stats(&self) -> Stats {
         let inner = self.inner.borrow();
+        let disk_errors = inner
+            .journal
+            .as_ref()
+            .map_or(0, |d| d.shared.errors.load(Ordering::Relaxed));
         Stats {
             depth: inner.queue.len() as u32,
+            journal_errors: inner.stats.journal_errors.wrapping_add(disk_errors),
             ..inner.stats
+        }
+    }
+
+    /// Blocks (up to `limit`) until the journal on disk mirrors memory: a rewrite that is due
+    /// is handed over, then every write handed over is waited for. For the daemon's exit.
+    pub fn flush(&self, limit: std::time::Duration) {
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            let resync = {
+                let mut inner = self.inner.borrow_mut();
+                let live: Vec<Event> = inner.queue.iter().cloned().collect();
+                match inner.journal.as_mut() {
+                    None => return,
+                    Some(disk) => {
+                        disk.shared.resync.swap(false, Ordering::Relaxed)
+                            && !disk.hand_over(Op::Compact(live))
+                    }
+                }
+            };
+            let done = match resync {
+                true => Err(crate::offload::Busy),
+                false => async_io::block_on(futures_lite::future::or(
+                    crate::offload::run(|| ()),
+                    async {
+                        async_io::Timer::at(until).await;
+                        Ok(())
+                    },
+                )),
+            };
+            if done.is_ok() {
+                return;
+            }
+            // The disk thread's queue is full: give it a moment.
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
 }
@@ -227,27 +296,62 @@ impl Inner {
     }
 
     fn ack(&mut self, seq: u32) {
-        let Some(journal) = self.journal.as_mut() else {
-            return;
-        };
-        let mut result = journal.ack(seq);
-        if result.is_ok() && journal.wants_compaction(self.queue.len()) {
-            result = journal.compact(self.queue.iter());
-        }
-        if let Err(e) = result {
-            self.journal_failed("update", &e);
-            // An ack that did not land would resend a delivered event after a restart; the
-            // compaction rewrites the journal from memory, which is the truth.
-            if let Some(journal) = self.journal.as_mut() {
-                let _ = journal.compact(self.queue.iter());
-            }
+        self.journal(Op::Ack(seq));
+        let Some(disk) = &self.journal else { return };
+        // Journal::wants_compaction's rule, on the records handed over.
+        if disk.records > 2 * self.queue.len() + 64 {
+            let live = self.queue.iter().cloned().collect();
+            self.journal(Op::Compact(live));
         }
     }
 
-    fn journal_failed(&mut self, what: &str, e: &std::io::Error) {
-        self.stats.journal_errors = self.stats.journal_errors.wrapping_add(1);
-        // Once per streak would be nicer; a full disk on a router is rare and worth the noise.
-        log::error!("outbox: cannot {what} the journal: {e}; the event is kept in memory");
+    /// Hands `op` to the disk thread; first a rewrite from memory if the file fell out of step.
+    fn journal(&mut self, op: Op) {
+        let Some(disk) = self.journal.as_mut() else {
+            return;
+        };
+        if disk.shared.resync.swap(false, Ordering::Relaxed) && !matches!(op, Op::Compact(_)) {
+            let live = self.queue.iter().cloned().collect();
+            // The op itself is in `queue` (an append) or gone from it (an ack): the rewrite
+            // covers it.
+            if disk.hand_over(Op::Compact(live)) {
+                return;
+            }
+        }
+        disk.hand_over(op);
+    }
+}
+
+impl Disk {
+    /// Queues `op` on the disk thread; false (and a rewrite due) when it could not.
+    fn hand_over(&mut self, op: Op) -> bool {
+        self.records = match &op {
+            Op::Compact(live) => live.len(),
+            _ => self.records.saturating_add(1),
+        };
+        let (journal, shared) = (self.journal.clone(), self.shared.clone());
+        let handed = crate::offload::submit(move || {
+            let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
+            let (what, result) = match &op {
+                Op::Append(event) => ("write", journal.append(event)),
+                Op::Ack(seq) => ("update", journal.ack(*seq)),
+                Op::Compact(live) => ("compact", journal.compact(live.iter())),
+            };
+            if let Err(e) = result {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                // An ack that did not land would resend a delivered event after a restart;
+                // the rewrite from memory, which is the truth, fixes that and a lost append.
+                shared.resync.store(true, Ordering::Relaxed);
+                log::error!(
+                    "outbox: cannot {what} the journal: {e}; the events are kept in memory"
+                );
+            }
+        })
+        .is_ok();
+        if !handed {
+            self.shared.resync.store(true, Ordering::Relaxed);
+        }
+        handed
     }
 }
 
@@ -256,6 +360,7 @@ mod tests {
     use super::*;
     use crate::events::journal::FILE_NAME;
     use std::path::PathBuf;
+    use std::time::Duration;
 
     fn event(kind: Kind, session: u32) -> Event {
         Event {
@@ -351,6 +456,7 @@ mod tests {
         }
         let first = async_io::block_on(o.next());
         o.settle(first.seq, Settled::Delivered);
+        o.flush(Duration::from_secs(5));
         drop(o);
         let o = Outbox::open(Some(&dir), 100);
         assert_eq!(
@@ -371,9 +477,11 @@ mod tests {
         for s in 1..=5 {
             o.push(event(Kind::Connect, s));
         }
+        o.flush(Duration::from_secs(5));
         drop(o);
         let o = Outbox::open(Some(&dir), 2);
         assert_eq!(sessions(&o), vec![(4, Kind::Connect), (5, Kind::Connect)]);
+        o.flush(Duration::from_secs(5));
         drop(o);
         // The drop was journalled too.
         let o = Outbox::open(Some(&dir), 100);
@@ -399,14 +507,44 @@ mod tests {
         let dir = tmpdir("enospc");
         let o = Outbox::open(Some(&dir), 10);
         o.inner
-            .borrow_mut()
+            .borrow()
             .journal
-            .as_mut()
+            .as_ref()
+            .unwrap()
+            .journal
+            .lock()
             .unwrap()
             .use_file_for_test("/dev/full");
         assert_eq!(o.push(event(Kind::Connect, 1)), Pushed::Queued);
+        o.flush(Duration::from_secs(5));
         assert_eq!(o.stats().journal_errors, 1);
         assert_eq!(async_io::block_on(o.next()).session, 1);
+        // The next record first rewrites the journal from memory: the event is on disk.
+        o.push(event(Kind::Connect, 2));
+        o.flush(Duration::from_secs(5));
+        drop(o);
+        let o = Outbox::open(Some(&dir), 10);
+        assert_eq!(sessions(&o), vec![(1, Kind::Connect), (2, Kind::Connect)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn settled_records_are_compacted_away_on_the_disk_thread() {
+        let dir = tmpdir("compact");
+        let o = Outbox::open(Some(&dir), 1000);
+        for s in 1..=200 {
+            o.push(event(Kind::Connect, s));
+            let e = async_io::block_on(o.next());
+            o.settle(e.seq, Settled::Delivered);
+        }
+        o.push(event(Kind::Connect, 999));
+        o.flush(Duration::from_secs(5));
+        let text = std::fs::read_to_string(dir.join(FILE_NAME)).unwrap();
+        // 401 records were written; compactions left the live event and what followed.
+        assert!(text.lines().count() < 2 * 64 + 8, "{text}");
+        drop(o);
+        let o = Outbox::open(Some(&dir), 1000);
+        assert_eq!(sessions(&o), vec![(999, Kind::Connect)], "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -11,7 +11,12 @@ use std::time::Duration;
 pub async fn run(path: PathBuf, interval: impl Fn() -> Duration, render: impl Fn() -> String) {
     let mut failing = false;
     loop {
-        match crate::fsutil::write_atomic(&path, render().as_bytes(), 0o644) {
+        let (to, text) = (path.clone(), render());
+        let written =
+            crate::offload::run(move || crate::fsutil::write_atomic(&to, text.as_bytes(), 0o644))
+                .await
+                .unwrap_or_else(|busy| Err(std::io::Error::other(busy.to_string())));
+        match written {
             Ok(()) if failing => {
                 log::info!("metrics: writing {} works again", path.display());
                 failing = false;

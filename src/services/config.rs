@@ -248,14 +248,29 @@ pub async fn update_config(
         reply.success = true;
         return Ok(reply);
     }
-    let backup = req.create_backup.then_some(conffile::Backup {
-        dir: &target.backup_dir,
-        keep: settings.backup_keep,
-    });
-    let written = match conffile::replace(&target.dir, &target.name, &text, backup) {
-        Ok(w) => w,
-        Err(e) => {
+    // Backup, temp file, fsync, rename: on the disk thread (flash can take a while).
+    let (dir, name, backup_dir) = (
+        target.dir.clone(),
+        target.name.clone(),
+        target.backup_dir.clone(),
+    );
+    let (create_backup, keep) = (req.create_backup, settings.backup_keep);
+    let written = crate::offload::run(move || {
+        let backup = create_backup.then_some(conffile::Backup {
+            dir: &backup_dir,
+            keep,
+        });
+        conffile::replace(&dir, &name, &text, backup)
+    })
+    .await;
+    let written = match written {
+        Ok(Ok(w)) => w,
+        Ok(Err(e)) => {
             reply.error_message = e.to_string();
+            return Ok(reply);
+        }
+        Err(busy) => {
+            reply.error_message = format!("not written: {busy}");
             return Ok(reply);
         }
     };

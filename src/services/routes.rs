@@ -88,15 +88,22 @@ pub async fn update_user_routes(settings: &Ocserv, message: &[u8]) -> Result<Byt
         }
     };
     let lines = merged(current, &req)?;
-    let written = conffile::write(
-        &settings.per_user_dir,
-        &req.username,
-        &lines,
-        Some(conffile::Backup {
-            dir: &settings.backup_dir,
-            keep: settings.backup_keep,
-        }),
-    )
+    // Backup, temp file, fsync, rename: on the disk thread (flash can take a while).
+    let (dir, name, text) = (
+        settings.per_user_dir.clone(),
+        req.username.clone(),
+        conffile::render(&lines),
+    );
+    let (backup_dir, keep) = (settings.backup_dir.clone(), settings.backup_keep);
+    let written = crate::offload::run(move || {
+        let backup = conffile::Backup {
+            dir: &backup_dir,
+            keep,
+        };
+        conffile::replace(&dir, &name, &text, Some(backup))
+    })
+    .await
+    .map_err(|busy| Status::new(Code::Unavailable, busy.to_string()))?
     .map_err(|e| Status::new(Code::Unavailable, e.to_string()))?;
     log::info!(
         "grpc: wrote {} ({} line(s){})",
