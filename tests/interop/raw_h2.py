@@ -11,6 +11,10 @@ Usage: raw_h2.py ADDRESS CERT_DIR CERT flood CONNS STREAMS BYTES PATH HOLD
            One unary call whose message is HEX (default empty); prints the grpc-status (or
            "reset"/"closed").
 
+       raw_h2.py ADDRESS CERT_DIR none handshakes RATE SECONDS
+           TLS handshakes without a client certificate (each refused by the server after its
+           part of the work), RATE a second for SECONDS; prints "tried N".
+
 CERT names the client certificate in CERT_DIR (CERT.pem, CERT.key); ADDRESS is host:port; the
 environment's RAW_H2_SOURCE, if set, is the source address (another loopback address).
 """
@@ -193,12 +197,36 @@ def call(address, cert_dir, cert, path, message):
         tls.sendall(conn.data_to_send())
 
 
+def handshakes(address, cert_dir, rate, seconds):
+    host, port = address.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=os.path.join(cert_dir, "ca.pem"))
+    ctx.set_alpn_protocols(["h2"])
+    source = os.environ.get("RAW_H2_SOURCE")
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() < start + seconds:
+        wait = start + n / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        n += 1
+        try:
+            sock = socket.create_connection((host, int(port)), timeout=1,
+                                            source_address=(source, 0) if source else None)
+            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                tls.recv(1)  # TLS 1.3: the server's refusal of the missing certificate
+        except OSError:
+            pass
+    print(f"tried {n}", flush=True)
+
+
 def main():
     address, cert_dir, cert, what = sys.argv[1:5]
     args = sys.argv[5:]
     if what == "flood":
         flood(address, cert_dir, cert, int(args[0]), int(args[1]), int(args[2]), args[3],
               float(args[4]))
+    elif what == "handshakes":
+        handshakes(address, cert_dir, float(args[0]), float(args[1]))
     elif what == "call":
         call(address, cert_dir, cert, args[0], bytes.fromhex(args[1] if len(args) > 1 else ""))
     else:
