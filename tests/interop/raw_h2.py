@@ -5,7 +5,7 @@ Usage: raw_h2.py ADDRESS CERT_DIR CERT flood CONNS STREAMS BYTES PATH HOLD
            CONNS connections x STREAMS streams, each announcing a BYTES-byte message to PATH
            (an hour's grpc-timeout) and sending as much of it as flow control lets through,
            never its last byte. Prints "ready" once every stream is open, keeps pushing for HOLD
-           seconds, then prints one JSON line: {"codes": {grpc-status: streams}, "resets": n,
+           seconds (or until every stream has its answer), then prints one JSON line: {"codes": {grpc-status: streams}, "resets": n,
            "sent": bytes the server's windows let through, "unanswered": streams}.
        raw_h2.py ADDRESS CERT_DIR CERT call PATH [HEX]
            One unary call whose message is HEX (default empty); prints the grpc-status (or
@@ -146,7 +146,7 @@ def flood(address, cert_dir, cert, conns, streams, size, path, hold):
     until = time.monotonic() + hold
     while time.monotonic() < until:
         live = [f for f in floods if not f.closed]
-        if not live:
+        if not live or (streams and all(len(f.answered) == streams for f in floods)):
             break
         ready, _, _ = select.select([f.tls for f in live], [], [], 0.1)
         for f in live:
