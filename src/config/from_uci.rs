@@ -11,15 +11,9 @@ use std::time::Duration;
 
 /// Builds the typed configuration, or returns every problem found.
 pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
+    // A `package` line is read and ignored, as libuci ignores it (check-config warns about a
+    // foreign name: see `config::warnings`).
     let mut problems = Vec::new();
-    if let Some((name, line)) = &pkg.declared_name {
-        if name != PACKAGE {
-            problems.push(Problem {
-                line: *line,
-                message: format!("this file declares package '{name}'; expected '{PACKAGE}'"),
-            });
-        }
-    }
 
     let mut singles: Vec<(&str, &Section)> = Vec::new();
     let mut rules: Vec<&Section> = Vec::new();

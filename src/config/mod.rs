@@ -8,6 +8,7 @@ pub mod reader;
 pub mod schema;
 pub mod show;
 pub mod uci;
+pub mod uci_read;
 pub mod units;
 
 pub use schema::*;
@@ -71,6 +72,32 @@ pub fn client_settings(path: &Path) -> Result<ClientSettings, LoadError> {
         read_bounded(path).map_err(|message| error(vec![reader::Problem { line: 0, message }]))?;
     let (package, _) = uci::parse(&bytes);
     from_uci::client_settings(&package).map_err(error)
+}
+
+/// What the file at `path` says that libuci reads one way and an operator may mean another,
+/// as `PATH:LINE: warning: ...` lines (check-config prints them; nothing is refused for them).
+pub fn warnings(path: &Path) -> Vec<String> {
+    let Ok(bytes) = read_bounded(path) else {
+        return Vec::new();
+    };
+    let (package, _) = uci::parse(&bytes);
+    let at = |line: u32| format!("{}:{line}: warning: ", path.display());
+    let mut out: Vec<String> = package
+        .dropped
+        .iter()
+        .map(|&line| {
+            at(line)
+                + "the text after a ';' glued to a word is ignored, as libuci ignores it; \
+                   put a space before the ';' or start a new line"
+        })
+        .collect();
+    if let Some((name, line)) = package.declared_name.filter(|(n, _)| n != PACKAGE) {
+        out.push(
+            at(line)
+                + &format!("this file declares package '{name}'; it is read as '{PACKAGE}' all the same, as libuci reads it"),
+        );
+    }
+    out
 }
 
 /// Validates configuration text; the problems carry line numbers.

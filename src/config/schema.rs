@@ -644,8 +644,8 @@ impl Config {
         sections.push(s.0);
 
         Package {
-            declared_name: None,
             sections,
+            ..Package::default()
         }
     }
 }

@@ -6,27 +6,26 @@ use std::fmt::Write;
 
 /// Renders `pkg.section=type` and `pkg.section.option='value'` lines.
 ///
-/// Anonymous sections are addressed as `@type[N]`, N counting sections of that type in order;
-/// lists print as space-separated quoted items; an embedded `'` becomes `'\''`.
+/// Anonymous sections are addressed as `@type[N]`, N counting every section of that type
+/// before it, named ones included (as libuci does); lists print as space-separated quoted
+/// items; an embedded `'` becomes `'\''`.
 pub fn show(package_name: &str, package: &Package) -> String {
     let mut out = String::new();
     let mut seen_of_kind: Vec<(&str, usize)> = Vec::new();
     for section in &package.sections {
+        let n = match seen_of_kind.iter_mut().find(|(k, _)| *k == section.kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                seen_of_kind.push((&section.kind, 1));
+                0
+            }
+        };
         let address = match &section.name {
             Some(name) => name.clone(),
-            None => {
-                let n = match seen_of_kind.iter_mut().find(|(k, _)| *k == section.kind) {
-                    Some((_, n)) => {
-                        *n += 1;
-                        *n - 1
-                    }
-                    None => {
-                        seen_of_kind.push((&section.kind, 1));
-                        0
-                    }
-                };
-                format!("@{}[{n}]", section.kind)
-            }
+            None => format!("@{}[{n}]", section.kind),
         };
         let _ = writeln!(out, "{package_name}.{address}={}", section.kind);
         for opt in &section.options {
