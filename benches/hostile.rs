@@ -66,7 +66,8 @@ fn main() {
             .raw("client")
             .args(["flood", "6", "20", "4194304"])
             .arg("/agent.v1.AgentService/UpdateConfig")
-            .arg((PHASE.as_secs() + 4).to_string())
+            .arg(PHASE.as_secs().to_string())
+            .env("RAW_H2_REPEAT", "1")
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -133,8 +134,14 @@ impl Bench<'_> {
             }
         }
         if let Some(mut c) = load {
+            // A load that ends with the phase may say how it went; then it is stopped.
+            let until = Instant::now() + Duration::from_secs(3);
+            while c.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
+            std::thread::sleep(Duration::from_millis(50));
         }
         times.sort();
         let at = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
@@ -182,12 +189,20 @@ impl Bench<'_> {
     }
 }
 
+/// Waits for the flood's "ready"; its summary (streams answered, by status) is printed when
+/// it comes.
 fn wait_ready(c: &mut Child) {
     use std::io::BufRead;
     let mut line = String::new();
-    let out = c.stdout.take().unwrap();
-    std::io::BufReader::new(out).read_line(&mut line).unwrap();
+    let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready", "the flood did not start");
+    std::thread::spawn(move || {
+        let mut summary = String::new();
+        if out.read_line(&mut summary).is_ok_and(|n| n > 0) {
+            println!("{:<32} the flood: {}", "", summary.trim());
+        }
+    });
 }
 
 fn ms(d: Duration) -> f64 {

@@ -5,7 +5,8 @@ Usage: raw_h2.py ADDRESS CERT_DIR CERT flood CONNS STREAMS BYTES PATH HOLD
            CONNS connections x STREAMS streams, each announcing a BYTES-byte message to PATH
            (an hour's grpc-timeout) and sending as much of it as flow control lets through,
            never its last byte. Prints "ready" once every stream is open, keeps pushing for HOLD
-           seconds (or until every stream has its answer), then prints one JSON line: {"codes": {grpc-status: streams}, "resets": n,
+           seconds (or until every stream has its answer; with RAW_H2_REPEAT=1 answered
+           streams are opened again instead, for the whole HOLD), then prints one JSON line: {"codes": {grpc-status: streams}, "resets": n,
            "sent": bytes the server's windows let through, "unanswered": streams}.
        raw_h2.py ADDRESS CERT_DIR CERT call PATH [HEX]
            One unary call whose message is HEX (default empty); prints the grpc-status (or
@@ -66,11 +67,18 @@ class Flood:
         self.answered = set()
         self.sent = 0
         self.closed = False
+        self.shape = (streams, size, path)
+        self.opened = 0
+        self.open_streams()
+
+    def open_streams(self):
+        streams, size, path = self.shape
         for _ in range(streams):
             sid = self.conn.get_next_available_stream_id()
             self.conn.send_headers(sid, headers(path))
             # What is left to send: the message's prefix, then all of it but its last byte.
             self.left[sid] = (struct.pack(">BI", 0, size), max(size - 1, 0))
+        self.opened += streams
         self.push()
         self.flush()
 
@@ -144,9 +152,16 @@ def flood(address, cert_dir, cert, conns, streams, size, path, hold):
     floods = [Flood(address, cert_dir, cert, streams, size, path) for _ in range(conns)]
     print("ready", flush=True)
     until = time.monotonic() + hold
+    # RAW_H2_REPEAT=1 (the benchmark): streams answered are opened again, on the same
+    # connections, for the whole HOLD: a sustained flood rather than one wave.
+    repeat = os.environ.get("RAW_H2_REPEAT") == "1"
     while time.monotonic() < until:
         live = [f for f in floods if not f.closed]
-        if not live or (streams and all(len(f.answered) == streams for f in floods)):
+        if repeat:
+            for f in live:
+                if streams and len(f.answered) == f.opened:
+                    f.open_streams()
+        elif not live or (streams and all(len(f.answered) == streams for f in floods)):
             break
         ready, _, _ = select.select([f.tls for f in live], [], [], 0.1)
         for f in live:
@@ -159,7 +174,7 @@ def flood(address, cert_dir, cert, conns, streams, size, path, hold):
     answered = sum(codes.values()) + sum(f.resets for f in floods)
     print(json.dumps({"codes": codes, "resets": sum(f.resets for f in floods),
                       "sent": sum(f.sent for f in floods),
-                      "unanswered": conns * streams - answered}), flush=True)
+                      "unanswered": sum(f.opened for f in floods) - answered}), flush=True)
 
 
 def call(address, cert_dir, cert, path, message):
