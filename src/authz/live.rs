@@ -5,7 +5,8 @@
 
 use crate::ocserv::ctl::{Client, CtlError};
 
-/// A session other than the one being decided: ocserv's ID and when it connected.
+/// A session other than the one being decided: ocserv's ID and when it started (not when it
+/// last reconnected: see [`crate::ocserv::session_start`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Live {
     pub id: i32,
@@ -23,7 +24,7 @@ pub async fn others(client: &Client, user: &str, deciding: u32) -> Result<Vec<Li
             let id = u.id?;
             (u32::try_from(id).ok() != Some(deciding)).then_some(Live {
                 id,
-                since: u.conn_time.unwrap_or(0),
+                since: crate::ocserv::session_start(u),
             })
         })
         .collect();
@@ -100,29 +101,44 @@ mod tests {
     use prost::Message;
     use std::time::Duration;
 
+    /// `others` for session 30 of alice, with ocserv answering USER_INFO with `users`.
+    fn others_than_30(name: &str, users: Vec<UserInfoRep>) -> Vec<Live> {
+        let path = crate::testutil::fresh_dir(name).join("s");
+        let list = UserListRep { user: users }.encode_to_vec();
+        let server = crate::ocserv::ctl_fake::scripted(&path, vec![Some((104, list))]);
+        let client = Client::new(&path, Duration::from_secs(5));
+        let live = async_io::block_on(others(&client, "alice", 30)).unwrap();
+        server.join().unwrap();
+        live
+    }
+
     #[test]
     fn the_session_being_decided_is_not_counted_and_the_oldest_comes_first() {
-        let dir = std::env::temp_dir().join(format!("live-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("s");
         let u = |id, t| UserInfoRep {
             id: Some(id),
             conn_time: Some(t),
             ..UserInfoRep::default()
         };
-        let list = UserListRep {
-            user: vec![u(30, 300), u(10, 100), u(20, 200)],
-        }
-        .encode_to_vec();
-        let server = crate::ocserv::ctl_fake::scripted(&path, vec![Some((104, list))]);
-        let client = Client::new(&path, Duration::from_secs(5));
-        let live = async_io::block_on(others(&client, "alice", 30)).unwrap();
         assert_eq!(
-            live,
+            others_than_30("live-order", vec![u(30, 300), u(10, 100), u(20, 200)]),
             vec![Live { id: 10, since: 100 }, Live { id: 20, since: 200 }]
         );
-        server.join().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// ocserv 1.4.1 on: `conn_time` is the last (re)connect. Session 10 started first and
+    /// reconnected last; it is still the oldest, the one `replace_oldest` ends.
+    #[test]
+    fn a_reconnect_does_not_make_a_session_new() {
+        let u = |id, started: i64, last: u64| UserInfoRep {
+            id: Some(id),
+            conn_time: Some(last),
+            session_start_time: Some(started),
+            ..UserInfoRep::default()
+        };
+        let users = vec![u(10, 100, 900), u(20, 200, 200), u(30, 300, 300)];
+        assert_eq!(
+            others_than_30("live-reconnect", users),
+            vec![Live { id: 10, since: 100 }, Live { id: 20, since: 200 }]
+        );
     }
 }

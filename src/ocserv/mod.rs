@@ -13,6 +13,16 @@ pub mod occtl_fmt;
 pub mod syslog;
 pub mod top;
 
+/// When a session started, for its age and order: `session_start_time` (ocserv 1.4.1 on, where
+/// `conn_time` is the last (re)connect: a session that merely reconnected is not new), else
+/// `conn_time`. A start that is not a positive time reads as 0.
+pub fn session_start(u: &crate::proto::ocserv::ctl::UserInfoRep) -> u64 {
+    match u.session_start_time {
+        Some(t) if t > 0 => t as u64,
+        _ => u.conn_time.unwrap_or(0),
+    }
+}
+
 /// A tun device's byte counters: (received from the client, sent to it), as occtl reads them
 /// from /sys/class/net/DEV/statistics; zeros when unreadable or when the name is not a plain
 /// device name (it comes from ocserv's reply and must not walk out of /sys/class/net).

@@ -102,7 +102,9 @@ pub fn session(u: &UserInfoRep, stats: Option<(u64, u64)>) -> VpnSession {
             v4 if !v4.is_empty() => v4,
             _ => text(&u.local_ip6),
         },
-        connected_at: u.conn_time.map(crate::proto::timestamp_secs),
+        // When the session started (a reconnect on ocserv 1.4.1+ moves conn_time, not this).
+        connected_at: (u.session_start_time.is_some() || u.conn_time.is_some())
+            .then(|| crate::proto::timestamp_secs(crate::ocserv::session_start(u))),
         bytes_in,
         bytes_out,
         device_id: text(&u.tun),
@@ -188,12 +190,7 @@ pub async fn disconnect_user(
         );
         return reply(ok, if ok { n } else { 0 }, note);
     }
-    // Only the newest session: the highest connect time (then the highest ID).
-    let newest = sessions
-        .iter()
-        .max_by_key(|u| (u.conn_time.unwrap_or(0), u.id.unwrap_or(0)))
-        .and_then(|u| u.id)
-        .unwrap_or(0);
+    let newest = newest(&sessions);
     let (ok, note) = match client.terminate_id(newest).await {
         Err(CtlError::NotSupported(_)) => (
             client.disconnect_id(newest).await.map_err(status)?,
@@ -208,10 +205,37 @@ pub async fn disconnect_user(
     reply(ok, u32::from(ok), note)
 }
 
+/// The session "newest only" ends: the latest start (not the latest reconnect, which on ocserv
+/// 1.4.1+ moves `conn_time`), then the highest ID.
+fn newest(sessions: &[UserInfoRep]) -> i32 {
+    sessions
+        .iter()
+        .max_by_key(|u| (crate::ocserv::session_start(u), u.id.unwrap_or(0)))
+        .and_then(|u| u.id)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_newest_session_is_the_last_started_not_the_last_reconnected() {
+        let u = |id, started: Option<i64>, last: u64| UserInfoRep {
+            id: Some(id),
+            conn_time: Some(last),
+            session_start_time: started,
+            ..UserInfoRep::default()
+        };
+        // ocserv 1.4.1+: 11 started first and reconnected last; 12 is the newest session.
+        assert_eq!(newest(&[u(11, Some(100), 900), u(12, Some(200), 200)]), 12);
+        // Before 1.4.1 there is no session_start_time: conn_time is the start.
+        assert_eq!(newest(&[u(11, None, 900), u(12, None, 200)]), 11);
+        // GetActiveSessions reports the start too.
+        let s = session(&u(11, Some(100), 900), None);
+        assert_eq!(s.connected_at.unwrap().seconds, 100);
+    }
 
     /// A `conn_time` from ocserv at or past 2^63 seconds aborted the daemon (`UNIX_EPOCH +
     /// Duration` overflows, and `panic = "abort"`); now it is clamped to Timestamp's range.

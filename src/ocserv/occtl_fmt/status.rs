@@ -174,10 +174,10 @@ pub fn status_json(st: &StatusRep, now: i64) -> String {
         ("Last stats reset", s(local_time(reset))),
         ("_Last stats reset", s(interval(now.saturating_sub(reset)))),
         ("raw_last_stats_reset", Value::Num(reset)),
-        ("Sessions handled", n(st.sessions_closed)),
-        ("Timed out sessions", n(st.session_timeouts)),
-        ("Timed out (idle) sessions", n(st.session_idle_timeouts)),
-        ("Closed due to error sessions", n(st.session_errors)),
+        ("Sessions handled", big(st.sessions_closed)),
+        ("Timed out sessions", big(st.session_timeouts)),
+        ("Timed out (idle) sessions", big(st.session_idle_timeouts)),
+        ("Closed due to error sessions", big(st.session_errors)),
         ("Authentication failures", big(st.auth_failures)),
         ("Average auth time", s(interval(avg_auth.1))),
         ("raw_avg_auth_time", Value::Num(avg_auth.1)),
@@ -271,6 +271,31 @@ mod tests {
                 assert!(bans_json(&bans, now).contains("_Since"));
             }
         }
+    }
+
+    /// Counters 10-13 are 64-bit in every ocserv: above 4 Gi they print whole, not wrapped.
+    #[test]
+    fn session_counters_are_64_bit() {
+        let big = 5_000_000_000u64;
+        let st = StatusRep {
+            sessions_closed: Some(big),
+            session_timeouts: Some(big + 1),
+            session_idle_timeouts: Some(big + 2),
+            session_errors: Some(big + 3),
+            ..StatusRep::default()
+        };
+        let json = status_json(&st, 0);
+        assert!(json.contains("\"Sessions handled\": 5000000000,"), "{json}");
+        assert!(
+            json.contains("\"Closed due to error sessions\": 5000000003,"),
+            "{json}"
+        );
+        let text = status_text(&st, 0);
+        assert!(text.contains("Sessions handled: 5000000000"), "{text}");
+        // And on the wire: what ocserv sends as a uint64 decodes whole.
+        use prost::Message;
+        let back = StatusRep::decode(st.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(back.session_errors, Some(big + 3));
     }
 
     #[test]
