@@ -39,7 +39,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 ocserv_bin=${ocserv_bin:-$(command -v ocserv)} occtl_bin=${occtl_bin:-$(command -v occtl)}
 ocpasswd_bin=${ocpasswd_bin:-$(command -v ocpasswd)}
-ocserv_version=$("$ocserv_bin" --version 2>&1 | sed -n 's/^ocserv \([0-9.]*\).*/\1/p' | head -n1)
+ocserv_version=$("$ocserv_bin" --version 2>&1 | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -n1)
 [ -n "$ocserv_version" ] || { echo "e2e: cannot tell the version of $ocserv_bin" >&2; exit 1; }
 # version_at_least X.Y.Z: the ocserv under test is that version or newer.
 version_at_least() { [ "$(printf '%s\n%s\n' "$1" "$ocserv_version" | sort -V | head -n1)" = "$1" ]; }

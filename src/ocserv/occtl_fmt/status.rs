@@ -35,9 +35,12 @@ pub fn status_text(st: &StatusRep, now: i64) -> String {
         st.total_auth_failures.unwrap_or(0)
     );
     let _ = writeln!(out, "\tIPs in ban list: {}", st.banned_ips.unwrap_or(0));
-    let (median, stdev) = latency(st);
-    let _ = writeln!(out, "\tMedian latency: {}", latency_text(median));
-    let _ = writeln!(out, "\tSTDEV latency: {}", latency_text(stdev));
+    // occtl prints latency only when ocserv sends its samples (built with latency stats).
+    if st.latency_sample_count.is_some() {
+        let (median, stdev) = latency(st);
+        let _ = writeln!(out, "\tMedian latency: {}", latency_text(median));
+        let _ = writeln!(out, "\tSTDEV latency: {}", latency_text(stdev));
+    }
     out.push_str("\nCurrent stats period:\n");
     let _ = writeln!(
         out,
@@ -167,10 +170,17 @@ pub fn status_json(st: &StatusRep, now: i64) -> String {
         ("Total sessions", big(st.total_sessions_closed)),
         ("Total authentication failures", big(st.total_auth_failures)),
         ("IPs in ban list", n(st.banned_ips)),
-        ("Median latency", s(latency_text(median))),
-        ("raw_median_latency", Value::Num(median as i64)),
-        ("STDEV latency", s(latency_text(stdev))),
-        ("raw_stdev_latency", Value::Num(stdev as i64)),
+    ];
+    // As in the text: latency only when ocserv sends its samples.
+    if st.latency_sample_count.is_some() {
+        e.extend([
+            ("Median latency", s(latency_text(median))),
+            ("raw_median_latency", Value::Num(median as i64)),
+            ("STDEV latency", s(latency_text(stdev))),
+            ("raw_stdev_latency", Value::Num(stdev as i64)),
+        ]);
+    }
+    e.extend([
         ("Last stats reset", s(local_time(reset))),
         ("_Last stats reset", s(interval(now.saturating_sub(reset)))),
         ("raw_last_stats_reset", Value::Num(reset)),
@@ -187,7 +197,7 @@ pub fn status_json(st: &StatusRep, now: i64) -> String {
         ("raw_avg_session_time", Value::Num(avg_session.1)),
         ("Max session time", s(interval(max_session.1))),
         ("raw_max_session_time", Value::Num(max_session.1)),
-    ];
+    ]);
     if st.max_mtu.unwrap_or(0) > 0 {
         e.push(("Max MTU", n(st.max_mtu)));
     }
@@ -271,6 +281,20 @@ mod tests {
                 assert!(bans_json(&bans, now).contains("_Since"));
             }
         }
+    }
+
+    /// occtl prints latency only when ocserv sends samples (a build with latency stats).
+    #[test]
+    fn latency_only_when_ocserv_sends_it() {
+        let without = StatusRep::default();
+        assert!(!status_text(&without, 0).contains("latency"));
+        assert!(!status_json(&without, 0).contains("latency"));
+        let with = StatusRep {
+            latency_sample_count: Some(0),
+            ..StatusRep::default()
+        };
+        assert!(status_text(&with, 0).contains("\tMedian latency: <1ms\n"));
+        assert!(status_json(&with, 0).contains("\"raw_stdev_latency\": 0,"));
     }
 
     /// Counters 10-13 are 64-bit in every ocserv: above 4 Gi they print whole, not wrapped.
