@@ -62,7 +62,9 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
 }
 
 /// Reads only what the hook and `status` need (see [`ClientSettings`]), tolerating problems
-/// outside the `agent` section and syntax errors elsewhere in the file.
+/// outside the `agent` section and a syntax error after it. Reading stops at a syntax error,
+/// as libuci's does: an `agent` section after one is not seen, and the hook then uses the
+/// defaults (a socket it may not find: `hook_fallback`, deny unless set otherwise).
 pub fn client_settings(path: &Path) -> Result<ClientSettings, LoadError> {
     let error = |problems| LoadError {
         path: path.to_path_buf(),
