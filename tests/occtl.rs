@@ -88,6 +88,9 @@ fn session(id: i32, user: &str) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// status_rep with `status: true` and `pid: 999999999` (past any pid_max).
+const STATUS_NO_SUCH_PID: [u8; 8] = [0x08, 0x01, 0x10, 0xff, 0x93, 0xeb, 0xdc, 0x03];
+
 #[test]
 fn show_users_and_disconnect_speak_ocservs_framing() {
     let dir = TempDir::new("occtl");
@@ -95,7 +98,10 @@ fn show_users_and_disconnect_speak_ocservs_framing() {
     let server = scripted(
         &sock,
         vec![
+            // STATUS first, for ocserv's version: a PID no process has, so it stays unknown.
+            Some((101, STATUS_NO_SUCH_PID.to_vec())),
             Some((104, session(15202, "alice"))),
+            Some((101, STATUS_NO_SUCH_PID.to_vec())),
             Some((104, Vec::new())),
             Some((106, vec![0x08, 0x01])), // bool_msg status=true
             Some((105, vec![0x08, 0x00])), // status=false
@@ -126,10 +132,10 @@ fn show_users_and_disconnect_speak_ocservs_framing() {
 
     let seen = server.join().unwrap();
     let commands: Vec<u8> = seen.iter().map(|(c, _)| *c).collect();
-    assert_eq!(commands, [4, 5, 8, 7, 2]);
-    assert_eq!(seen[1].1, b"\x0a\x03bob", "USER_INFO carries username_req");
+    assert_eq!(commands, [1, 4, 1, 5, 8, 7, 2]);
+    assert_eq!(seen[3].1, b"\x0a\x03bob", "USER_INFO carries username_req");
     assert_eq!(
-        seen[2].1,
+        seen[4].1,
         [0x08, 0xc4, 0xed, 0x01],
         "DISCONNECT_ID: sint32 15202"
     );

@@ -69,8 +69,11 @@ pub fn run(args: OcctlArgs) -> ExitCode {
 fn events(client: Client, json: bool) -> ExitCode {
     use crate::ocserv::occtl_fmt as fmt;
     use crate::ocserv::top::{Subscription, Update};
+    use crate::ocserv::version;
     use crate::utc::now;
     use std::io::Write;
+    // The version is asked before the event stream opens (ocserv serves one at a time).
+    let dialect = fmt::Dialect::of(async_io::block_on(version::running(&client)));
     let mut sub = Subscription::new(client);
     let mut started = false;
     async_io::block_on(async {
@@ -79,7 +82,12 @@ fn events(client: Client, json: bool) -> ExitCode {
                 Update::Sessions(list) if !started => {
                     started = true;
                     if json {
-                        fmt::users_json(&list.user, now(), &crate::ocserv::occtl_cmd::counters)
+                        fmt::users_json(
+                            &list.user,
+                            now(),
+                            &crate::ocserv::occtl_cmd::counters,
+                            dialect,
+                        )
                     } else {
                         format!(
                             "{}\nPress CTRL+C to quit\n\n",

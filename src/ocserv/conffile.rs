@@ -5,6 +5,7 @@
 //! The files hold ocserv's own `key = value` lines. Only the keys in [`ALLOWED`] may be written:
 //! anything else (a `connect-script` for one user, say) is refused with the key's name.
 
+use super::version::Version;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub const ALLOWED: &[&str] = &[
     "no-udp",
     "cgroup",
     "stats-report-time",
+    "min-reauth-time",
+    "ban-time",
 ];
 
 /// Keys that decide which programs ocserv runs for a session (or how it reaches the agent):
@@ -55,6 +58,9 @@ pub const SCRIPT_KEYS: &[&str] = &[
 /// Keys of [`ALLOWED`] that ocserv takes only in a per-user or per-group file.
 const PER_USER_ONLY: &[&str] = &["iroute"];
 
+/// Keys of [`ALLOWED`] that ocserv takes only in its main config.
+const MAIN_ONLY: &[&str] = &["min-reauth-time", "ban-time"];
+
 /// Longest value written.
 const MAX_VALUE: usize = 256;
 
@@ -66,6 +72,14 @@ pub enum ConfError {
     /// One of [`SCRIPT_KEYS`].
     ScriptKey(String),
     NotInMain(&'static str),
+    /// One of [`MAIN_ONLY`] for a per-user or per-group file.
+    OnlyInMain(&'static str),
+    /// A key the running ocserv does not read: its version, and why.
+    NotInVersion {
+        key: &'static str,
+        version: Version,
+        why: &'static str,
+    },
     BadValue {
         key: String,
         value: String,
@@ -100,6 +114,13 @@ impl fmt::Display for ConfError {
                 f,
                 "'{k}' belongs in a per-user or per-group file, not in the main config"
             ),
+            ConfError::OnlyInMain(k) => write!(
+                f,
+                "'{k}' belongs in the main config (CONFIG_TYPE_MAIN), not in a per-user or per-group file"
+            ),
+            ConfError::NotInVersion { key, version, why } => {
+                write!(f, "'{key}' is not for the running ocserv {version}: {why}")
+            }
             ConfError::BadValue { key, value, why } => {
                 write!(f, "{key} = '{}': {why}", short(value))
             }
@@ -321,6 +342,38 @@ pub fn check_main(directives: &[Directive]) -> Result<(), ConfError> {
         Some(d) => Err(ConfError::NotInMain(d.key)),
         None => Ok(()),
     }
+}
+
+/// Refuses keys that ocserv reads only from its main config.
+pub fn check_per_user(directives: &[Directive]) -> Result<(), ConfError> {
+    match directives.iter().find(|d| MAIN_ONLY.contains(&d.key)) {
+        Some(d) => Err(ConfError::OnlyInMain(d.key)),
+        None => Ok(()),
+    }
+}
+
+/// Refuses keys the running ocserv would not read (it skips them with a warning in its log,
+/// so a write would look done and do nothing): `cgroup` from 1.5.0, which dropped it;
+/// `ban-time` before 1.4.1, which introduced it (`min-reauth-time`, its old name, is read by
+/// every version and is the one to use for a mixed fleet).
+pub fn check_version(directives: &[Directive], version: Version) -> Result<(), ConfError> {
+    for d in directives {
+        let why = match d.key {
+            "cgroup" if version >= Version::NO_CGROUP => {
+                "ocserv 1.5.0 dropped it and ignores the line"
+            }
+            "ban-time" if version < Version::SESSION_START => {
+                "it is new in ocserv 1.4.1; use min-reauth-time, which every version reads"
+            }
+            _ => continue,
+        };
+        return Err(ConfError::NotInVersion {
+            key: d.key,
+            version,
+            why,
+        });
+    }
+    Ok(())
 }
 
 /// The file's text: a header saying who wrote it, then the lines.

@@ -203,3 +203,37 @@ fn iroute_is_refused_in_the_main_config_only() {
     );
     assert_eq!(check_main(&lines[..1]), Ok(()));
 }
+
+#[test]
+fn ban_times_are_refused_in_per_user_files() {
+    let lines = parse("route = 10.0.0.0/8\nmin-reauth-time = 300\n").unwrap();
+    assert_eq!(
+        check_per_user(&lines).unwrap_err().to_string(),
+        "'min-reauth-time' belongs in the main config (CONFIG_TYPE_MAIN), not in a per-user or per-group file"
+    );
+    assert_eq!(check_per_user(&lines[..1]), Ok(()));
+    assert_eq!(check_main(&lines), Ok(()));
+}
+
+#[test]
+fn keys_follow_the_running_version() {
+    let lines = parse("cgroup = cpu:vpn\nban-time = 300\nmin-reauth-time = 300\n").unwrap();
+    let (cgroup, ban, reauth) = (&lines[..1], &lines[1..2], &lines[2..]);
+    let v = |a, b, c| Version(a, b, c);
+    // cgroup: read up to 1.4.x, dropped in 1.5.0.
+    assert_eq!(check_version(cgroup, v(1, 4, 1)), Ok(()));
+    assert_eq!(
+        check_version(cgroup, v(1, 5, 0)).unwrap_err().to_string(),
+        "'cgroup' is not for the running ocserv 1.5.0: ocserv 1.5.0 dropped it and ignores the line"
+    );
+    // ban-time: from 1.4.1; before, min-reauth-time (read by every version).
+    assert_eq!(
+        check_version(ban, v(1, 3, 0)).unwrap_err().to_string(),
+        "'ban-time' is not for the running ocserv 1.3.0: it is new in ocserv 1.4.1; use min-reauth-time, which every version reads"
+    );
+    assert_eq!(check_version(ban, v(1, 4, 1)), Ok(()));
+    for version in [v(1, 1, 6), v(1, 3, 0), v(1, 5, 0)] {
+        assert_eq!(check_version(reauth, version), Ok(()));
+    }
+    assert!(check_version(&lines, v(1, 5, 0)).is_err());
+}

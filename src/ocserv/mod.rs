@@ -1,5 +1,5 @@
 //! ocserv itself: its control socket (ctl.rs), the settings read from its ocserv.conf
-//! (conf.rs), and occtl's output formats (occtl_fmt.rs).
+//! (conf.rs), occtl's output formats (occtl_fmt.rs), and which version runs (version.rs).
 
 pub mod conf;
 pub mod conffile;
@@ -12,6 +12,7 @@ pub mod occtl_cmd;
 pub mod occtl_fmt;
 pub mod syslog;
 pub mod top;
+pub mod version;
 
 /// When a session started, for its age and order: `session_start_time` (ocserv 1.4.1 on, where
 /// `conn_time` is the last (re)connect: a session that merely reconnected is not new), else

@@ -7,7 +7,8 @@
 //! given to a shell; the checks keep odd input out of ocserv and out of the logs.
 
 use crate::ocserv::ctl::{Client, CtlError};
-use crate::ocserv::occtl_fmt::{self as fmt, Counters};
+use crate::ocserv::occtl_fmt::{self as fmt, Counters, Dialect};
+use crate::ocserv::version;
 use crate::utc::now;
 use std::net::IpAddr;
 
@@ -113,6 +114,14 @@ pub async fn execute(
     request: &Request,
     json: bool,
 ) -> Result<(String, u8), CtlError> {
+    // occtl's words differ between versions where sessions are printed in detail or as JSON.
+    let detailed = matches!(request, Request::User(_) | Request::Id(_))
+        || (json && matches!(request, Request::Users));
+    let dialect = if detailed {
+        Dialect::of(version::running(client).await)
+    } else {
+        Dialect::of(None)
+    };
     let users = |list: Vec<_>, table: bool| {
         let code = if list.is_empty() && !table {
             NOT_FOUND
@@ -120,13 +129,13 @@ pub async fn execute(
             0
         };
         let out = if json {
-            fmt::users_json(&list, now(), &counters)
+            fmt::users_json(&list, now(), &counters, dialect)
         } else if table {
             fmt::users_table(&list, now())
         } else if list.is_empty() {
             "user or ID not found\n".to_string()
         } else {
-            fmt::user_detail(&list, now(), &counters)
+            fmt::user_detail(&list, now(), &counters, dialect)
         };
         (out, code)
     };
@@ -143,10 +152,11 @@ pub async fn execute(
         Request::Id(id) => users(client.id_info(*id).await?.user, false),
         Request::Status => {
             let st = client.status().await?;
+            let dialect = Dialect::of(version::of_main_pid(st.pid).await);
             let out = if json {
-                fmt::status_json(&st, now())
+                fmt::status_json(&st, now(), dialect)
             } else {
-                fmt::status_text(&st, now())
+                fmt::status_text(&st, now(), dialect)
             };
             (out, 0)
         }

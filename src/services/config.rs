@@ -17,6 +17,7 @@ use crate::ocserv::conffile::{self, ConfError, Directive};
 use crate::ocserv::ctl::{Client, DEFAULT_TIMEOUT};
 use crate::ocserv::fragment;
 use crate::ocserv::initscript::{self, Reloaded};
+use crate::ocserv::version;
 use crate::proto::agent::v1::{ConfigType, ConfigUpdateRequest, ConfigUpdateResponse};
 use bytes::Bytes;
 use prost::Message;
@@ -207,8 +208,21 @@ pub async fn update_config(
     let checked = directives(&req.config_content).and_then(|d| {
         if target.main {
             conffile::check_main(&d).map_err(|e| e.to_string())?;
+        } else {
+            conffile::check_per_user(&d).map_err(|e| e.to_string())?;
         }
         Ok(d)
+    });
+    // What the running ocserv reads; when its version cannot be had, the reply says so.
+    let version = match &checked {
+        Ok(_) => version::running(&Client::new(ctl_socket(settings), DEFAULT_TIMEOUT)).await,
+        Err(_) => None,
+    };
+    let checked = checked.and_then(|d| match version {
+        Some(v) => conffile::check_version(&d, v)
+            .map(|()| d)
+            .map_err(|e| e.to_string()),
+        None => Ok(d),
     });
     let lines = match checked {
         Ok(lines) => lines,
@@ -218,7 +232,15 @@ pub async fn update_config(
             return Ok(reply);
         }
     };
-    reply.validation_result = format!("valid: {} line(s) for {}", lines.len(), target.what);
+    reply.validation_result = format!(
+        "valid: {} line(s) for {} ({})",
+        lines.len(),
+        target.what,
+        version.map_or_else(
+            || "ocserv's version unknown: not checked against it".to_string(),
+            |v| format!("checked against ocserv {v}")
+        )
+    );
     let text = if target.main {
         match main_text(settings, &lines) {
             Ok(text) => {

@@ -32,7 +32,10 @@ fn the_go_agents_json_becomes_the_users_file_and_the_old_one_is_kept() {
     let r = ask(&s, request(ConfigType::PerUser, "alice", GO_JSON)).unwrap();
     assert!(r.success, "{r:?}");
     assert_eq!(r.request_id, "r-1");
-    assert_eq!(r.validation_result, "valid: 7 line(s) for user 'alice'");
+    assert_eq!(
+        r.validation_result,
+        "valid: 7 line(s) for user 'alice' (ocserv's version unknown: not checked against it)"
+    );
     let text = fs::read_to_string(&path).unwrap();
     assert!(
         text.ends_with(
@@ -86,7 +89,10 @@ fn validate_only_checks_and_writes_nothing() {
     req.validate_only = true;
     let r = ask(&s, req.clone()).unwrap();
     assert!(r.success, "{r:?}");
-    assert_eq!(r.validation_result, "valid: 7 line(s) for user 'bob'");
+    assert_eq!(
+        r.validation_result,
+        "valid: 7 line(s) for user 'bob' (ocserv's version unknown: not checked against it)"
+    );
     req.config_content = r#"{"routes": ["10.0.0.0/33"]}"#.into();
     let r = ask(&s, req).unwrap();
     assert!(!r.success);
@@ -172,10 +178,14 @@ fn malformed_requests_are_invalid_argument() {
 fn the_main_fragment_is_written_then_ocserv_reloads() {
     let s = settings("main");
     let ctl = s.ctl_socket.clone().unwrap();
-    let server = crate::ocserv::ctl_fake::scripted(&ctl, vec![Some((102, vec![0x08, 0x01]))]);
+    // STATUS for ocserv's version (no PID in this reply: unknown), then RELOAD.
+    let server = crate::ocserv::ctl_fake::scripted(
+        &ctl,
+        vec![Some((101, vec![])), Some((102, vec![0x08, 0x01]))],
+    );
     let r = ask(&s, request(ConfigType::Main, "", "max-same-clients = 1\n")).unwrap();
     assert!(r.success, "{r:?}");
-    assert_eq!(server.join().unwrap(), [2], "one RELOAD");
+    assert_eq!(server.join().unwrap(), [1, 2], "STATUS, one RELOAD");
     let text = fs::read_to_string(&s.local_conf).unwrap();
     assert!(
         text.ends_with("max-same-clients = 1\n# END ocserv-agent\n"),
@@ -226,7 +236,12 @@ fn the_main_fragment_keeps_the_hook_lines_and_every_other_byte() {
     let ctl = s.ctl_socket.clone().unwrap();
     let server = crate::ocserv::ctl_fake::scripted(
         &ctl,
-        vec![Some((102, vec![0x08, 0x01])), Some((102, vec![0x08, 0x01]))],
+        vec![
+            Some((101, vec![])),
+            Some((102, vec![0x08, 0x01])),
+            Some((101, vec![])),
+            Some((102, vec![0x08, 0x01])),
+        ],
     );
     let r = ask(&s, request(ConfigType::Main, "", "max-same-clients = 4")).unwrap();
     assert!(r.success, "{r:?}");
@@ -240,7 +255,7 @@ fn the_main_fragment_keeps_the_hook_lines_and_every_other_byte() {
     );
     let r = ask(&s, request(ConfigType::Main, "", "mtu = 1300")).unwrap();
     assert!(r.success, "{r:?}");
-    assert_eq!(server.join().unwrap(), [2, 2]);
+    assert_eq!(server.join().unwrap(), [1, 2, 1, 2]);
     let text = fs::read_to_string(&s.local_conf).unwrap();
     assert!(
         text.starts_with(hooks) && !text.contains("max-same-clients"),
@@ -309,10 +324,13 @@ fn on_openwrt_the_init_script_renders_before_the_reload() {
     .unwrap();
     fs::set_permissions(&s.init_script, fs::Permissions::from_mode(0o755)).unwrap();
     let ctl = s.ctl_socket.clone().unwrap();
-    let server = crate::ocserv::ctl_fake::scripted(&ctl, vec![Some((102, vec![0x08, 0x01]))]);
+    let server = crate::ocserv::ctl_fake::scripted(
+        &ctl,
+        vec![Some((101, vec![])), Some((102, vec![0x08, 0x01]))],
+    );
     let r = ask(&s, request(ConfigType::Main, "", "mtu = 1300")).unwrap();
     assert!(r.success, "{r:?}");
-    assert_eq!(server.join().unwrap(), [2], "RELOAD after the render");
+    assert_eq!(server.join().unwrap(), [1, 2], "RELOAD after the render");
     let text = fs::read_to_string(&rendered).unwrap();
     assert!(
         text.starts_with("tcp-port = 443\n") && text.contains("mtu = 1300\n"),

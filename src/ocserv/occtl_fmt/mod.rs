@@ -16,6 +16,61 @@ pub use json::quote;
 pub use status::{bans_json, bans_text, status_json, status_text};
 pub use users::{user_detail, users_json, users_table};
 
+use super::version::Version;
+
+/// What occtl prints differently from one ocserv version to the next, so that ours prints
+/// what the occtl beside the running ocserv prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dialect {
+    /// How rates end: `/s` from 1.2.4, `/sec` before.
+    pub per_second: &'static str,
+    /// The symbol for 1000 bytes: `kB` from 1.2.4, `KB` before.
+    pub kilo: &'static str,
+    /// "Last connected at" and "Session started at" (1.4.1 on) instead of "Connected at".
+    /// A session whose reply has `session_start_time` is printed so whatever this says.
+    pub session_start: bool,
+}
+
+impl Dialect {
+    /// The dialect of `version`; for an unknown one, that of the versions routers run (1.3.0
+    /// and later), with the session times as each reply shows them.
+    pub fn of(version: Option<Version>) -> Dialect {
+        match version {
+            Some(v) if v < Version::SI_SYMBOLS => Dialect {
+                per_second: "/sec",
+                kilo: "KB",
+                session_start: false,
+            },
+            Some(v) => Dialect {
+                per_second: "/s",
+                kilo: "kB",
+                session_start: v >= Version::SESSION_START,
+            },
+            None => Dialect {
+                per_second: "/s",
+                kilo: "kB",
+                session_start: false,
+            },
+        }
+    }
+
+    /// Bytes for people as occtl prints them: `216 bytes`, `8.5 kB`, `3.2 MB`, `1.0 GB`
+    /// (powers of 1000; up to 1000 is bytes; GB is the largest unit).
+    pub fn bytes(self, n: u64) -> String {
+        const K: u64 = 1000;
+        let unit = |div: u64, sym: &str| format!("{:.1} {sym}", n as f64 / div as f64);
+        if n >= K * K * K {
+            unit(K * K * K, "GB")
+        } else if n >= K * K {
+            unit(K * K, "MB")
+        } else if n > K {
+            unit(K, self.kilo)
+        } else {
+            format!("{n} bytes")
+        }
+    }
+}
+
 /// A session's interface counters (occtl reads /sys/class/net/DEV/statistics too).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -52,21 +107,6 @@ pub fn local_time(unix: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}")
 }
 
-/// Bytes for people: `216 bytes`, `8.5 kB`, `3.2 MB` (powers of 1000).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 /// ocserv's session state number in words.
 pub fn state(status: Option<u32>) -> &'static str {
     match status {
@@ -95,9 +135,19 @@ mod tests {
 
     #[test]
     fn sizes_read_like_occtls() {
-        assert_eq!(human_bytes(216), "216 bytes");
-        assert_eq!(human_bytes(8512), "8.5 kB");
-        assert_eq!(human_bytes(11_227), "11.2 kB");
-        assert_eq!(human_bytes(3_200_000_000), "3.2 GB");
+        let new = Dialect::of(Some(Version(1, 3, 0)));
+        assert_eq!(new.bytes(216), "216 bytes");
+        assert_eq!(new.bytes(1000), "1000 bytes"); // occtl switches to kB above 1000
+        assert_eq!(new.bytes(1001), "1.0 kB");
+        assert_eq!(new.bytes(8512), "8.5 kB");
+        assert_eq!(new.bytes(11_227), "11.2 kB");
+        assert_eq!(new.bytes(3_200_000_000), "3.2 GB");
+        assert_eq!(new.bytes(5_000_000_000_000), "5000.0 GB");
+        assert_eq!(new.bytes(u64::MAX), "18446744073.7 GB");
+        let old = Dialect::of(Some(Version(1, 1, 6)));
+        assert_eq!(old.bytes(8512), "8.5 KB");
+        assert_eq!((old.per_second, new.per_second), ("/sec", "/s"));
+        assert_eq!(Dialect::of(None), new);
+        assert!(!new.session_start && Dialect::of(Some(Version(1, 4, 1))).session_start);
     }
 }

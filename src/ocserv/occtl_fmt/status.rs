@@ -1,13 +1,13 @@
 //! The server: `show status` and `show ip bans`, text and JSON.
 
 use super::json::{array, object, s, Value};
-use super::{human_bytes, interval, local_time};
+use super::{interval, local_time, Dialect};
 use crate::proto::ocserv::ctl::{BanListRep, StatusRep};
 use std::fmt::Write;
 use std::net::IpAddr;
 
 /// `occtl show status`.
-pub fn status_text(st: &StatusRep, now: i64) -> String {
+pub fn status_text(st: &StatusRep, now: i64, dialect: Dialect) -> String {
     let start = st.start_time.unwrap_or(0);
     let reset = st.last_reset.unwrap_or(0);
     let mut out = String::from(
@@ -83,12 +83,12 @@ pub fn status_text(st: &StatusRep, now: i64) -> String {
     let _ = writeln!(
         out,
         "\tRX: {}",
-        human_bytes(st.kbytes_in.unwrap_or(0) * 1000)
+        dialect.bytes(st.kbytes_in.unwrap_or(0).saturating_mul(1000))
     );
     let _ = writeln!(
         out,
         "\tTX: {}",
-        human_bytes(st.kbytes_out.unwrap_or(0) * 1000)
+        dialect.bytes(st.kbytes_out.unwrap_or(0).saturating_mul(1000))
     );
     out
 }
@@ -145,7 +145,7 @@ fn secmod(st: &StatusRep) -> u32 {
 }
 
 /// `occtl --json show status`: one object (occtl prints it without an enclosing array).
-pub fn status_json(st: &StatusRep, now: i64) -> String {
+pub fn status_json(st: &StatusRep, now: i64, dialect: Dialect) -> String {
     let start = st.start_time.unwrap_or(0);
     let reset = st.last_reset.unwrap_or(0);
     let n = |v: Option<u32>| Value::Num(i64::from(v.unwrap_or(0)));
@@ -202,9 +202,9 @@ pub fn status_json(st: &StatusRep, now: i64) -> String {
         e.push(("Max MTU", n(st.max_mtu)));
     }
     e.extend([
-        ("RX", s(human_bytes(rx))),
+        ("RX", s(dialect.bytes(rx))),
         ("raw_rx", Value::Num(rx.min(i64::MAX as u64) as i64)),
-        ("TX", s(human_bytes(tx))),
+        ("TX", s(dialect.bytes(tx))),
         ("raw_tx", Value::Num(tx.min(i64::MAX as u64) as i64)),
     ]);
     format!("{}\n", object(&e))
@@ -269,8 +269,8 @@ mod tests {
                 ..StatusRep::default()
             };
             for now in [i64::MIN, 0, i64::MAX] {
-                assert!(status_text(&st, now).contains("Up since"));
-                assert!(status_json(&st, now).contains("uptime"));
+                assert!(status_text(&st, now, Dialect::of(None)).contains("Up since"));
+                assert!(status_json(&st, now, Dialect::of(None)).contains("uptime"));
                 let bans = BanListRep {
                     info: vec![crate::proto::ocserv::ctl::BanInfo {
                         expires: Some(t),
@@ -287,14 +287,14 @@ mod tests {
     #[test]
     fn latency_only_when_ocserv_sends_it() {
         let without = StatusRep::default();
-        assert!(!status_text(&without, 0).contains("latency"));
-        assert!(!status_json(&without, 0).contains("latency"));
+        assert!(!status_text(&without, 0, Dialect::of(None)).contains("latency"));
+        assert!(!status_json(&without, 0, Dialect::of(None)).contains("latency"));
         let with = StatusRep {
             latency_sample_count: Some(0),
             ..StatusRep::default()
         };
-        assert!(status_text(&with, 0).contains("\tMedian latency: <1ms\n"));
-        assert!(status_json(&with, 0).contains("\"raw_stdev_latency\": 0,"));
+        assert!(status_text(&with, 0, Dialect::of(None)).contains("\tMedian latency: <1ms\n"));
+        assert!(status_json(&with, 0, Dialect::of(None)).contains("\"raw_stdev_latency\": 0,"));
     }
 
     /// Counters 10-13 are 64-bit in every ocserv: above 4 Gi they print whole, not wrapped.
@@ -308,13 +308,13 @@ mod tests {
             session_errors: Some(big + 3),
             ..StatusRep::default()
         };
-        let json = status_json(&st, 0);
+        let json = status_json(&st, 0, Dialect::of(None));
         assert!(json.contains("\"Sessions handled\": 5000000000,"), "{json}");
         assert!(
             json.contains("\"Closed due to error sessions\": 5000000003,"),
             "{json}"
         );
-        let text = status_text(&st, 0);
+        let text = status_text(&st, 0, Dialect::of(None));
         assert!(text.contains("Sessions handled: 5000000000"), "{text}");
         // And on the wire: what ocserv sends as a uint64 decodes whole.
         use prost::Message;
@@ -336,12 +336,12 @@ mod tests {
             max_mtu: Some(1472),
             ..StatusRep::default()
         };
-        let json = status_json(&st, 1_795_700_625);
+        let json = status_json(&st, 1_795_700_625, Dialect::of(None));
         assert!(json.contains("\"Server PID\": 23189,"), "{json}");
         assert!(json.contains("\"Sec-mod PID\": 23193,"), "{json}");
         assert!(json.contains("\"uptime\": 38,"), "{json}");
         assert!(json.contains("\"Total sessions\": 4,"), "{json}");
-        let text = status_text(&st, 1_795_700_625);
+        let text = status_text(&st, 1_795_700_625, Dialect::of(None));
         assert!(
             text.contains("\tStatus: online\n\tServer PID: 23189\n"),
             "{text}"

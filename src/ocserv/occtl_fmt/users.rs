@@ -1,7 +1,7 @@
 //! Sessions: `show users` (table), `show user` / `show id` (detail), and their JSON.
 
 use super::json::{array, object, s, Value};
-use super::{human_bytes, interval, local_time, state, Counters};
+use super::{interval, local_time, state, Counters, Dialect};
 use crate::proto::ocserv::ctl::UserInfoRep;
 use std::fmt::Write;
 
@@ -57,9 +57,17 @@ pub fn users_table(users: &[UserInfoRep], now: i64) -> String {
 }
 
 /// `occtl show user NAME` / `show id ID`: one block per session.
-pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Counters) -> String {
+pub fn user_detail(
+    users: &[UserInfoRep],
+    now: i64,
+    counters: &dyn Fn(&str) -> Counters,
+    dialect: Dialect,
+) -> String {
     let mut out = String::new();
-    for u in users {
+    for (i, u) in users.iter().enumerate() {
+        if i > 0 {
+            out.push('\n'); // occtl's blank line between sessions
+        }
         let conn = super::secs(u.conn_time);
         let age = (now.saturating_sub(conn)).max(1) as u64;
         let c = counters(text(&u.tun));
@@ -97,19 +105,29 @@ pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> C
             );
         }
         let _ = writeln!(out, "\tUser-Agent: {}", text(&u.user_agent));
+        match &limits(u, dialect)[..] {
+            [(a, x), (b, y)] => {
+                let _ = writeln!(out, "\t{a}: {x}   {b}: {y}");
+            }
+            [(a, x)] => {
+                let _ = writeln!(out, "\t{a}: {x}");
+            }
+            _ => {}
+        }
         let _ = writeln!(
             out,
             "\tRX: {} ({})   TX: {} ({})",
             c.rx,
-            human_bytes(c.rx),
+            dialect.bytes(c.rx),
             c.tx,
-            human_bytes(c.tx)
+            dialect.bytes(c.tx)
         );
         let _ = writeln!(
             out,
-            "\tAverage bandwidth RX: {}/sec  TX: {}/sec",
-            human_bytes(c.rx / age),
-            human_bytes(c.tx / age)
+            "\tAverage bandwidth RX: {}{per}  TX: {}{per}",
+            dialect.bytes(c.rx / age),
+            dialect.bytes(c.tx / age),
+            per = dialect.per_second
         );
         let _ = writeln!(
             out,
@@ -118,12 +136,14 @@ pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> C
             u.keepalive.unwrap_or(0)
         );
         let _ = writeln!(out, "\tHostname: {}", text(&u.hostname));
-        let _ = writeln!(
-            out,
-            "\tConnected at: {} ({})",
-            local_time(conn),
-            interval(now.saturating_sub(conn))
-        );
+        for (label, _, at) in connected_at(u, dialect) {
+            let _ = writeln!(
+                out,
+                "\t{label}: {} ({})",
+                local_time(at),
+                interval(now.saturating_sub(at))
+            );
+        }
         let _ = writeln!(out, "\tSession: {}", short_session(&session_id(u)));
         let _ = writeln!(out, "\tTLS ciphersuite: {}", text(&u.tls_ciphersuite));
         if !text(&u.dtls_ciphersuite).is_empty() {
@@ -163,6 +183,34 @@ pub fn user_detail(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> C
     out
 }
 
+/// The session's bandwidth limits (`rx-data-per-sec`, `tx-data-per-sec`) as occtl prints them,
+/// the ones that are set.
+fn limits(u: &UserInfoRep, dialect: Dialect) -> Vec<(&'static str, String)> {
+    [("Limit RX", u.rx_per_sec), ("Limit TX", u.tx_per_sec)]
+        .into_iter()
+        .filter_map(|(label, v)| match v {
+            Some(n) if n > 0 => Some((label, dialect.bytes(u64::from(n)) + dialect.per_second)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session's times as occtl labels them (text label, JSON key of the interval beside it,
+/// the time): "Connected at" (`conn_time`), or from ocserv 1.4.1 "Last connected at"
+/// (`conn_time`, the last reconnect) and "Session started at".
+fn connected_at(u: &UserInfoRep, dialect: Dialect) -> Vec<(&'static str, &'static str, i64)> {
+    let conn = super::secs(u.conn_time);
+    if dialect.session_start || u.session_start_time.is_some() {
+        let started = super::secs(Some(crate::ocserv::session_start(u)));
+        vec![
+            ("Last connected at", "_Last connected at", conn),
+            ("Session started at", "_Session started at", started),
+        ]
+    } else {
+        vec![("Connected at", "_Connected at", conn)]
+    }
+}
+
 fn group(u: &UserInfoRep) -> &str {
     match text(&u.groupname) {
         "" => "(none)",
@@ -175,13 +223,19 @@ fn short_session(full: &str) -> String {
 }
 
 /// `occtl --json show users` (and `show user`, `show id`): the array of session objects.
-pub fn users_json(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Counters) -> String {
+pub fn users_json(
+    users: &[UserInfoRep],
+    now: i64,
+    counters: &dyn Fn(&str) -> Counters,
+    dialect: Dialect,
+) -> String {
     let objects = users
         .iter()
         .map(|u| {
             let conn = super::secs(u.conn_time);
             let age = (now.saturating_sub(conn)).max(1) as u64;
             let c = counters(text(&u.tun));
+            let rate = |n: u64| format!("{}{}", dialect.bytes(n), dialect.per_second);
             let full = session_id(u);
             let mut e: Vec<(&str, Value)> = vec![
                 ("ID", Value::Num(i64::from(u.id.unwrap_or(0)))),
@@ -203,20 +257,29 @@ pub fn users_json(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Co
                 e.push(("IPv6", s(text(&u.local_ip6))));
                 e.push(("P-t-P IPv6", s(text(&u.remote_ip6))));
             }
+            e.push(("User-Agent", s(text(&u.user_agent))));
+            e.extend(limits(u, dialect).into_iter().map(|(k, v)| (k, s(v))));
             e.extend([
-                ("User-Agent", s(text(&u.user_agent))),
                 ("RX", s(c.rx.to_string())),
                 ("TX", s(c.tx.to_string())),
-                ("_RX", s(human_bytes(c.rx))),
-                ("_TX", s(human_bytes(c.tx))),
-                ("Average RX", s(format!("{}/sec", human_bytes(c.rx / age)))),
-                ("Average TX", s(format!("{}/sec", human_bytes(c.tx / age)))),
+                ("_RX", s(dialect.bytes(c.rx))),
+                ("_TX", s(dialect.bytes(c.tx))),
+                ("Average RX", s(rate(c.rx / age))),
+                ("Average TX", s(rate(c.tx / age))),
                 ("DPD", s(u.dpd.unwrap_or(0).to_string())),
                 ("KeepAlive", s(u.keepalive.unwrap_or(0).to_string())),
                 ("Hostname", s(text(&u.hostname))),
-                ("Connected at", s(local_time(conn))),
-                ("_Connected at", s(interval(now.saturating_sub(conn)))),
-                ("raw_connected_at", Value::Num(conn)),
+            ]);
+            let times = connected_at(u, dialect);
+            for &(label, key, at) in &times {
+                e.push((label, s(local_time(at))));
+                e.push((key, s(interval(now.saturating_sub(at)))));
+            }
+            e.push(("raw_connected_at", Value::Num(conn)));
+            if let [_, (_, _, started)] = times[..] {
+                e.push(("raw_session_started_at", Value::Num(started)));
+            }
+            e.extend([
                 ("Full session", s(full.clone())),
                 ("Session", s(short_session(&full))),
                 ("TLS ciphersuite", s(text(&u.tls_ciphersuite))),
@@ -274,6 +337,7 @@ pub fn users_json(users: &[UserInfoRep], now: i64, counters: &dyn Fn(&str) -> Co
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ocserv::version::Version;
 
     /// The session occtl 1.1.6 printed in the e2e environment (values from the wire).
     fn alice() -> UserInfoRep {
@@ -318,7 +382,8 @@ mod tests {
         };
         let mut u = alice();
         u.username = Some("al\"ice\n".into());
-        let json = users_json(&[u], 1_795_700_625, &counters);
+        let old = Dialect::of(Some(Version(1, 1, 6)));
+        let json = users_json(&[u], 1_795_700_625, &counters, old);
         for key in [
             "\"ID\": 24780,",
             "\"Username\": \"al\\\"ice\\n\",",
@@ -336,7 +401,77 @@ mod tests {
             assert!(json.contains(key), "{key} missing in {json}");
         }
         assert_eq!(json.matches("\"Routes\"").count(), 1);
-        assert_eq!(users_json(&[], 0, &counters), "[\n]\n");
+        assert_eq!(users_json(&[], 0, &counters, old), "[\n]\n");
+    }
+
+    /// What occtl 1.5.0 printed for a session in the e2e environment (its lines for the
+    /// times and rates), and what 1.3.0's prints for the same session.
+    #[test]
+    fn each_version_gets_its_own_occtls_words() {
+        let counters = |_: &str| Counters { rx: 300, tx: 604 };
+        let mut u = alice();
+        u.conn_time = Some(1_796_103_465);
+        let now = 1_796_103_467;
+        let v150 = Dialect::of(Some(Version(1, 5, 0)));
+        let text = user_detail(&[u.clone()], now, &counters, v150);
+        assert!(text.contains(
+            "\tAverage bandwidth RX: 150 bytes/s  TX: 302 bytes/s\n\tDPD: 60   KeepAlive: 300\n"
+        ));
+        assert!(text.contains(
+            "\tHostname: vm\n\tLast connected at: 2026-12-01 05:37 (    2s)\n\tSession started at: 2026-12-01 05:37 (    2s)\n\tSession: ObrPy3\n"
+        ), "{text}");
+        let json = users_json(&[u.clone()], now, &counters, v150);
+        assert!(json.contains(
+            "\"Hostname\": \"vm\",\n    \"Last connected at\": \"2026-12-01 05:37\",\n    \"_Last connected at\": \"    2s\",\n    \"Session started at\": \"2026-12-01 05:37\",\n    \"_Session started at\": \"    2s\",\n    \"raw_connected_at\": 1796103465,\n    \"raw_session_started_at\": 1796103465,\n"
+        ), "{json}");
+        assert!(json.contains("\"Average RX\": \"150 bytes/s\","));
+
+        let v130 = Dialect::of(Some(Version(1, 3, 0)));
+        let text = user_detail(&[u.clone()], now, &counters, v130);
+        assert!(text.contains("RX: 150 bytes/s  TX: 302 bytes/s\n"));
+        assert!(text.contains("\tConnected at: 2026-12-01 05:37 (    2s)\n"));
+        assert!(!text.contains("Session started"));
+
+        // A reconnect on 1.4.1+: the session started before its last connect; a reply with
+        // session_start_time is printed that way even when the version is unknown.
+        u.session_start_time = Some(1_796_103_465 - 3600);
+        let json = users_json(&[u.clone()], now, &counters, Dialect::of(None));
+        assert!(json.contains("\"_Last connected at\": \"    2s\","));
+        assert!(
+            json.contains("\"Session started at\": \"2026-12-01 04:37\","),
+            "{json}"
+        );
+        assert!(json.contains("\"_Session started at\": \" 1h:00m\","));
+        assert!(json.contains("\"raw_session_started_at\": 1796099865,"));
+        let text = user_detail(&[u], now, &counters, Dialect::of(None));
+        assert!(text.contains("\tSession started at: 2026-12-01 04:37 ( 1h:00m)\n"));
+    }
+
+    /// occtl 1.3.0's lines for `rx-data-per-sec` / `tx-data-per-sec`, and its blank line
+    /// between two sessions (seen from 1.5.0's occtl in the e2e test).
+    #[test]
+    fn limits_and_several_sessions_print_as_occtl_prints_them() {
+        let counters = |_: &str| Counters::default();
+        let d = Dialect::of(Some(Version(1, 3, 0)));
+        let mut u = alice();
+        u.rx_per_sec = Some(100_000);
+        u.tx_per_sec = Some(50_000);
+        let text = user_detail(&[u.clone()], 1_795_700_625, &counters, d);
+        assert!(text.contains("\tUser-Agent: Open AnyConnect VPN Agent v9.01-3\n\tLimit RX: 100.0 kB/s   Limit TX: 50.0 kB/s\n\tRX: 0"), "{text}");
+        let json = users_json(&[u.clone()], 1_795_700_625, &counters, d);
+        assert!(json.contains(
+            "\"Limit RX\": \"100.0 kB/s\",\n    \"Limit TX\": \"50.0 kB/s\",\n    \"RX\""
+        ));
+        u.rx_per_sec = Some(0);
+        let text = user_detail(&[u.clone()], 1_795_700_625, &counters, d);
+        assert!(text.contains("\tLimit TX: 50.0 kB/s\n") && !text.contains("Limit RX"));
+
+        let two = user_detail(&[alice(), alice()], 1_795_700_625, &counters, d);
+        assert!(
+            two.contains("\tRestricted to routes: False\n\n\n\tID: 24780\n"),
+            "{two}"
+        );
+        assert!(two.ends_with("\tRestricted to routes: False\n\n"));
     }
 
     #[test]
@@ -346,8 +481,9 @@ mod tests {
         let counters = |_: &str| Counters::default();
         for now in [i64::MIN, 0, i64::MAX] {
             assert!(users_table(&[u.clone()], now).contains("alice"));
-            assert!(user_detail(&[u.clone()], now, &counters).contains("alice"));
-            assert!(users_json(&[u.clone()], now, &counters).contains("alice"));
+            let d = Dialect::of(None);
+            assert!(user_detail(&[u.clone()], now, &counters, d).contains("alice"));
+            assert!(users_json(&[u.clone()], now, &counters, d).contains("alice"));
         }
     }
 }
