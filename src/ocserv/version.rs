@@ -7,7 +7,7 @@
 //! disk that was not restarted yet does not count), found without configuration. It runs once
 //! per ocserv process (the answer is kept by PID), on the disk thread, never on the executor:
 //! a fixed argv, no shell, stdin closed, at most [`DEADLINE`], the output read up to 4 KiB. A
-//! binary not owned by root, or writable by others, is not run. When no version can be had
+//! binary not named `ocserv`, not owned by root, or writable by others, is not run. When no version can be had
 //! (ocserv in another PID namespace, a binary that prints something else) the callers fall
 //! back to what the replies themselves show (`session_start_time` means 1.4.1 or later).
 
@@ -135,6 +135,29 @@ pub fn of_binary(binary: &Path) -> Result<Version, VersionError> {
         .ok_or_else(|| VersionError::Unrecognised(text.lines().next().unwrap_or("").to_string()))
 }
 
+/// [`of_binary`] for the executable of process `pid`, if its name is ocserv's: the PID comes
+/// from a reply, and no other program is run on its say-so.
+fn of_process(pid: u32) -> Result<Version, VersionError> {
+    let exe = format!("/proc/{pid}/exe");
+    let target =
+        std::fs::read_link(&exe).map_err(|e| VersionError::NotRun(format!("{exe}: {e}")))?;
+    if !is_ocserv(&target) {
+        return Err(VersionError::NotRun(format!(
+            "{exe} is {}, not ocserv",
+            target.display()
+        )));
+    }
+    of_binary(Path::new(&exe))
+}
+
+/// Whether a path names an ocserv executable (`ocserv`, or ` (deleted)` after it when the
+/// binary was replaced on disk since ocserv started).
+fn is_ocserv(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "ocserv" || n == "ocserv (deleted)")
+}
+
 /// The last answer: ocserv's main PID and its version (or `None` when it could not be had, so
 /// that a binary that does not answer is not run again for the same process).
 static KNOWN: Mutex<Option<(u32, Option<Version>)>> = Mutex::new(None);
@@ -154,9 +177,7 @@ pub async fn of_main_pid(pid: Option<u32>) -> Option<Version> {
             return v;
         }
     }
-    let found = crate::offload::run(move || of_binary(Path::new(&format!("/proc/{pid}/exe"))))
-        .await
-        .ok()?;
+    let found = crate::offload::run(move || of_process(pid)).await.ok()?;
     let v = match found {
         Ok(v) => Some(v),
         Err(e) => {
@@ -201,6 +222,21 @@ mod tests {
         ] {
             assert_eq!(Version::parse(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn only_a_process_named_ocserv_is_asked() {
+        assert!(is_ocserv(Path::new("/usr/sbin/ocserv")));
+        assert!(is_ocserv(Path::new("/usr/sbin/ocserv (deleted)")));
+        assert!(!is_ocserv(Path::new("/usr/sbin/ocserv-worker")));
+        assert!(!is_ocserv(Path::new("/sbin/reboot")));
+        // This test's own process is not ocserv: nothing is run.
+        let me = std::process::id();
+        assert!(matches!(of_process(me), Err(VersionError::NotRun(m)) if m.contains("not ocserv")));
+        assert!(matches!(
+            of_process(999_999_999),
+            Err(VersionError::NotRun(_))
+        ));
     }
 
     fn script(name: &str, body: &str, mode: u32) -> std::path::PathBuf {

@@ -172,6 +172,11 @@ write_conf() {
 		list user 'carol'
 		option max_sessions 1
 		option replace_oldest ${2:-0}
+	config rule 'erin'
+		option action allow
+		list user 'erin'
+		option max_sessions 2
+		option replace_oldest 1
 	config ocserv 'ocserv'
 		option config '$work/ocserv.conf'
 		option per_user_dir '$work/config-per-user'
@@ -204,7 +209,7 @@ EOF
 certtool --generate-self-signed --load-privkey "$work/server.key" --template "$work/server.tmpl" \
 	--outfile "$work/server.pem" 2>/dev/null
 pin=$(certtool -i --infile "$work/server.pem" | grep -o 'pin-sha256:[^ ]*' | head -n1)
-for u in alice bob carol revoked dave; do printf 'pw\npw\n' | "$ocpasswd_bin" -c "$work/passwd" -g staff "$u"; done
+for u in alice bob carol revoked dave erin; do printf 'pw\npw\n' | "$ocpasswd_bin" -c "$work/passwd" -g staff "$u"; done
 # As on OpenWrt: ocserv reads a config rendered from its own settings plus ocserv.conf.local,
 # where first boot put the hook's lines (rootfs/etc/uci-defaults/90-ocserv-agent); the stand-in
 # init script re-renders it on 'reload', as /etc/init.d/ocserv does.
@@ -293,6 +298,11 @@ logout() {
 	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 	fail "openconnect $1 did not exit"
 }
+# wait_gone PID MESSAGE: waits up to 10 s for that openconnect to exit; fails with MESSAGE if not
+wait_gone() {
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	fail "$2"
+}
 # reload_agent: SIGHUP, then waits until the daemon counts one more reload
 reload_agent() {
 	local reloads
@@ -337,19 +347,22 @@ for what in users status "user alice"; do
 	python3 tests/e2e/compare_occtl.py "$work/occtl.out" "$work/ours.out" \
 		|| fail "occtl --json show $what differs"
 done
+# form FILE: occtl's text with the numbers that move between two runs a moment apart (counters,
+# rates, intervals, a minute that turns) as N and runs of spaces as one; the words stay.
+form() { sed -E '/RX|TX|[Cc]onnected at|Session started at/{s/[0-9]+(\.[0-9]+)?/N/g;s/ +/ /g}' "$1"; }
 occtl_both show user alice
-# The text differs only where a second may have passed (the connected-for interval).
-diff <(grep -v 'Connected at\|RX\|TX' "$work/occtl.out") <(grep -v 'Connected at\|RX\|TX' "$work/ours.out") \
-	|| fail "occtl show user alice differs"
+diff <(form "$work/occtl.out") <(form "$work/ours.out") || fail "occtl show user alice differs"
 occtl_both show users
 diff <(cut -c1-54 "$work/occtl.out") <(cut -c1-54 "$work/ours.out") || fail "occtl show users differs"
+occtl_both show status # every number may move between the two runs; the words may not
+diff <(sed -E 's/[0-9]+(\.[0-9]+)?/N/g;s/ +/ /g' "$work/occtl.out") \
+	<(sed -E 's/[0-9]+(\.[0-9]+)?/N/g;s/ +/ /g' "$work/ours.out") || fail "occtl show status differs"
 occtl_both show user nobody
 [ "$ours" = 2 ] || fail "show user nobody: exit $ours, want 2"
 alice_id=$(ip netns exec "$srv" "$occtl_bin" -s "$work/occtl.sock" --json show user alice | sed -n 's/.*"ID":  *\([0-9]*\).*/\1/p' | head -n1)
 [ -n "$alice_id" ] || fail "no ID for alice"
 occtl_both show id "$alice_id"
-diff <(grep -v 'Connected at\|RX\|TX' "$work/occtl.out") <(grep -v 'Connected at\|RX\|TX' "$work/ours.out") \
-	|| fail "occtl show id $alice_id differs"
+diff <(form "$work/occtl.out") <(form "$work/ours.out") || fail "occtl show id $alice_id differs"
 # Bans are off here (max-ban-score = 0): both print an empty list, in text and JSON.
 occtl_both show ip bans
 diff "$work/occtl.out" "$work/ours.out" || fail "occtl show ip bans differs"
@@ -470,9 +483,50 @@ login carol
 carol_second=$client_pid
 grep -q "replace_oldest: ended session [0-9]* of 'carol'" "$work/agent.log" \
 	|| fail "the daemon did not end carol's oldest session"
-for _ in $(seq 100); do kill -0 "$carol_first" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$carol_first" 2>/dev/null && fail "carol's first openconnect still runs"
+wait_gone "$carol_first" "carol's first openconnect still runs"
 logout "$carol_second"
+
+step "replace_oldest goes by when a session started, not by its last reconnect"
+login erin
+[ "$rc" = 0 ] || fail "erin: openconnect exit $rc, want 0"
+erin_first=$client_pid
+sleep 1.1 # the second session starts a second later: the order is in whole seconds
+login erin
+[ "$rc" = 0 ] || fail "erin's second session: openconnect exit $rc, want 0"
+erin_second=$client_pid
+if version_at_least 1.4.1; then
+	# The first session reconnects (SIGUSR2: openconnect drops its connection and comes back with
+	# its cookie): ocserv keeps its start and moves its conn_time past the second's.
+	sleep 1.1
+	kill -USR2 "$erin_first"
+	reconnected=
+	for _ in $(seq 100); do
+		ip netns exec "$srv" "$occtl_bin" -s "$work/occtl.sock" --json show user erin >"$work/erin.json" 2>/dev/null
+		if python3 - "$work/erin.json" <<-'EOF'
+			import json, sys
+			users = json.load(open(sys.argv[1]))
+			sys.exit(not (len(users) == 2 and any(u["raw_connected_at"] > u["raw_session_started_at"] for u in users)))
+		EOF
+		then reconnected=1; break; fi
+		sleep 0.1
+	done
+	[ -n "$reconnected" ] || fail "erin's first session did not reconnect: $(cat "$work/erin.json")"
+	step "  the first session reconnected: it now has the later conn_time"
+	occtl_both --json show user erin
+	python3 tests/e2e/compare_occtl.py "$work/occtl.out" "$work/ours.out" \
+		|| fail "occtl --json show user erin differs after a reconnect"
+	occtl_both show user erin
+	diff <(form "$work/occtl.out") <(form "$work/ours.out") || fail "occtl show user erin differs after a reconnect"
+fi
+login erin
+[ "$rc" = 0 ] || fail "erin's third session: openconnect exit $rc, want 0"
+erin_third=$client_pid
+grep -q "replace_oldest: ended session [0-9]* of 'erin'" "$work/agent.log" \
+	|| fail "the daemon did not end one of erin's sessions"
+wait_gone "$erin_first" "erin's first session (started first) still runs"
+kill -0 "$erin_second" 2>/dev/null || fail "erin's second session was ended instead of the first"
+logout "$erin_second"
+logout "$erin_third"
 
 step "UpdateUserRoutes writes alice's file; ocserv applies it; reload_if_connected reconnects"
 agent_call routes alice keep 10.50.0.0/16 >"$work/routes.out" || fail "$(cat "$work/routes.out")"
@@ -487,8 +541,7 @@ grep -q 'Routes: 10.50.0.0/255.255.0.0' "$work/occtl.out" \
 agent_call routes alice reload 10.60.0.0/16 >"$work/routes.out" || fail "$(cat "$work/routes.out")"
 grep -q 'reconnected=True' "$work/routes.out" || fail "$(cat "$work/routes.out")"
 ls "$work/backup"/alice.* >/dev/null || fail "no backup of alice's previous file"
-for _ in $(seq 100); do kill -0 "$alice" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$alice" 2>/dev/null && fail "alice was not disconnected to pick up the new routes"
+wait_gone "$alice" "alice was not disconnected to pick up the new routes"
 
 step "UpdateConfig: the Go agent's JSON for carol, ocserv applies it; the main fragment reloads ocserv"
 agent_call config user carol '{"routes": ["10.70.0.0/16"], "custom_directives": {"idle-timeout": "900"}}' \
@@ -511,6 +564,26 @@ grep -q "reloading configuration" "$work/ocserv.log" || fail "ocserv logged no r
 grep -qx "connect-script = $work/hook" "$work/ocserv.conf.local" || fail "the hook lines are gone: $(cat "$work/ocserv.conf.local")"
 grep -qx "connect-script = $work/hook" "$work/ocserv.conf" || fail "not rendered: $(cat "$work/ocserv.conf")"
 grep -qx 'max-same-clients = 4' "$work/ocserv.conf" || fail "the init script did not render the fragment"
+
+step "UpdateConfig follows the running ocserv: cgroup is gone from 1.5.0, ban-time new in 1.4.1"
+agent_call config user carol 'cgroup = cpu:vpn' validate >"$work/config.out" && ok=1 || ok=
+if version_at_least 1.5.0; then
+	[ -z "$ok" ] || fail "cgroup accepted for ocserv $ocserv_version: $(cat "$work/config.out")"
+	grep -q "'cgroup' is not for the running ocserv $ocserv_version: ocserv 1.5.0 dropped it" "$work/config.out" \
+		|| fail "$(cat "$work/config.out")"
+else
+	[ -n "$ok" ] || fail "cgroup refused for ocserv $ocserv_version: $(cat "$work/config.out")"
+	grep -q "checked against ocserv $ocserv_version" "$work/config.out" || fail "$(cat "$work/config.out")"
+fi
+agent_call config main '' 'ban-time = 600' validate >"$work/config.out" && ok=1 || ok=
+if version_at_least 1.4.1; then
+	[ -n "$ok" ] || fail "ban-time refused for ocserv $ocserv_version: $(cat "$work/config.out")"
+else
+	[ -z "$ok" ] || fail "ban-time accepted for ocserv $ocserv_version: $(cat "$work/config.out")"
+	grep -q "use min-reauth-time, which every version reads" "$work/config.out" || fail "$(cat "$work/config.out")"
+fi
+agent_call config main '' 'min-reauth-time = 600' validate >"$work/config.out" \
+	|| fail "min-reauth-time refused: $(cat "$work/config.out")"
 
 step "after UpdateConfig MAIN the hook still runs on the next connect"
 asked=$(grep -c "connect of 'bob'" "$work/agent.log" || true)
