@@ -34,8 +34,12 @@ pub async fn heartbeat(ctl: &Client, proc: &Path, cpu: &mut Option<CpuSample>) -
             AgentStatus::Healthy,
             OcservStatus {
                 is_running: s.status.unwrap_or(false),
-                // STATUS does not carry ocserv's version; nothing is made up.
-                version: String::new(),
+                // Asked of the running binary (once per ocserv process); empty when it
+                // cannot be had: nothing is made up.
+                version: crate::ocserv::version::of_main_pid(s.pid)
+                    .await
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 active_sessions: s.active_clients.unwrap_or(0),
                 total_bytes_in: s.kbytes_in.unwrap_or(0).saturating_mul(1024),
                 total_bytes_out: s.kbytes_out.unwrap_or(0).saturating_mul(1024),

@@ -100,7 +100,19 @@ fn settings(config: &Config) -> Result<Settings, String> {
         return Err("control needs address, ca, cert and key".into());
     };
     let files = TlsFiles { ca, cert, key };
-    crate::portal::link(config, "control", address, c.server_name.as_deref(), files)
+    let mut settings =
+        crate::portal::link(config, "control", address, c.server_name.as_deref(), files)?;
+    settings.user_timeout = Some(user_timeout(c.heartbeat_interval));
+    Ok(settings)
+}
+
+/// How long a heartbeat may go unacknowledged by the portal's TCP before the stream is given
+/// up and reopened: a heartbeat interval, 10 s at least (a lossy uplink retransmits for a few
+/// seconds). The portal sends nothing unasked, so its silence proves nothing; its TCP not
+/// acknowledging our heartbeats does: the path is dead (a NAT mapping that expired, a
+/// partition). A dead stream is noticed within two heartbeat intervals (+10 s).
+fn user_timeout(heartbeat_interval: Duration) -> Duration {
+    heartbeat_interval.max(Duration::from_secs(10))
 }
 
 /// One stream's worth of state.

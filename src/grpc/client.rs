@@ -12,7 +12,7 @@ use super::client_call::{before, OpenCall};
 pub use super::client_call::{CallOptions, Receiver, Response, Sender};
 use super::frame;
 use super::io::TokioIo;
-use super::keepalive::{self, Keepalive};
+use super::keepalive::{self, Keepalive, Probe};
 use super::socket::Socket;
 use super::status::{Code, Status};
 use async_executor::LocalExecutor;
@@ -44,6 +44,11 @@ pub struct Settings {
     /// First wait after a failed connection attempt; doubles up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// TCP_USER_TIMEOUT for the connection's socket: how long sent data may stay unacknowledged
+    /// before the kernel gives the connection up. For a stream that sends regularly (the
+    /// control stream's heartbeats) this finds a silently dead path without pinging a server
+    /// that may count pings against us. `None`: the kernel's default (about 15 minutes).
+    pub user_timeout: Option<Duration>,
     /// Pings while calls are open. The default interval is above the 5-minute minimum that
     /// grpc-go and gRPC C-core servers enforce by default (pinging more often gets a GOAWAY
     /// "too_many_pings"); a portal that permits more can be pinged more often.
@@ -66,6 +71,7 @@ impl Settings {
             max_message: frame::DEFAULT_MAX_MESSAGE,
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            user_timeout: None,
             keepalive: Keepalive {
                 interval: Duration::from_secs(360),
                 timeout: Duration::from_secs(20),
@@ -86,11 +92,14 @@ pub struct Channel {
     address: Rc<str>,
 }
 
-/// A connection in use, and whether its driver task still runs.
+/// A connection in use, whether its driver task still runs, when the server was last heard
+/// from on it, and its probe (raised: suspected dead, no new call goes to it).
 #[derive(Clone)]
 struct Live {
     send: SendRequest<Bytes>,
     alive: Rc<Cell<bool>>,
+    heard: Rc<Cell<Instant>>,
+    probe: Rc<Probe>,
 }
 
 impl Channel {
@@ -133,9 +142,12 @@ impl Channel {
         request: &[u8],
         options: &CallOptions,
     ) -> Result<Response, Status> {
-        let deadline = options.timeout.map(|t| Instant::now() + t);
+        let sent = Instant::now();
+        let deadline = options.timeout.map(|t| sent + t);
+        let used = RefCell::new(None);
         let call = async {
-            let (sender, mut receiver) = self.start(path, options, deadline).await?;
+            let (sender, mut receiver, live) = self.start(path, options, deadline).await?;
+            *used.borrow_mut() = Some(live);
             // A send error is not the final word: the server may already have answered (an
             // early UNIMPLEMENTED, say), and that answer is the status to report.
             if sender.send(request).await.is_ok() {
@@ -156,7 +168,28 @@ impl Channel {
                 trailers: receiver.trailers().clone(),
             })
         };
-        before(deadline, call).await
+        let result = before(deadline, call).await;
+        if let (Err(status), Some(live)) = (&result, used.borrow().as_ref()) {
+            if status.code == Code::DeadlineExceeded {
+                self.suspect(live, sent);
+            }
+        }
+        result
+    }
+
+    /// After a call on `live` sent at `sent` missed its deadline: if nothing at all came from
+    /// the server since, the connection may be silently dead (a NAT mapping that expired, a
+    /// partition): it gets a PING at once, no new call goes to it meanwhile, and it is closed
+    /// if the PING is not answered within [`keepalive::PROBE_TIMEOUT`]. A server that is only
+    /// slow answers the PING and keeps its connection.
+    fn suspect(&self, live: &Live, sent: Instant) {
+        if live.alive.get() && !live.probe.is_raised() && live.heard.get() < sent {
+            log::info!(
+                "{}: a call missed its deadline with nothing heard on its connection since it was sent; pinging it, new calls go to a new connection",
+                self.settings.address
+            );
+            live.probe.raise();
+        }
     }
 
     /// Opens a streaming call (server-, client- or bidi-streaming): send with the [`Sender`],
@@ -168,7 +201,8 @@ impl Channel {
         options: &CallOptions,
     ) -> Result<(Sender, Receiver), Status> {
         let deadline = options.timeout.map(|t| Instant::now() + t);
-        before(deadline, self.start(path, options, deadline)).await
+        let (sender, receiver, _) = before(deadline, self.start(path, options, deadline)).await?;
+        Ok((sender, receiver))
     }
 
     async fn start(
@@ -176,8 +210,9 @@ impl Channel {
         path: &str,
         options: &CallOptions,
         deadline: Option<Instant>,
-    ) -> Result<(Sender, Receiver), Status> {
-        let mut send = self.connect().await?;
+    ) -> Result<(Sender, Receiver, Live), Status> {
+        let live = self.connect().await?;
+        let mut send = live.send.clone();
         let mut request = Request::builder()
             .method("POST")
             .uri(format!("https://{}{path}", self.settings.server_name))
@@ -212,14 +247,16 @@ impl Channel {
                 self.address.clone(),
                 open,
             ),
+            live,
         ))
     }
 
-    /// The live connection, or a new one (unless the backoff says wait).
-    async fn connect(&self) -> Result<SendRequest<Bytes>, Status> {
+    /// The live connection, or a new one (unless the backoff says wait). A connection under
+    /// suspicion is left to its probe: its driver closes it if the probe goes unanswered.
+    async fn connect(&self) -> Result<Live, Status> {
         if let Some(live) = self.connection.borrow().as_ref() {
-            if live.alive.get() {
-                return Ok(live.send.clone());
+            if live.alive.get() && !live.probe.is_raised() {
+                return Ok(live.clone());
             }
         }
         *self.connection.borrow_mut() = None;
@@ -245,9 +282,8 @@ impl Channel {
             Some(Ok(live)) => {
                 self.failures.set(0);
                 self.retry_at.set(None);
-                let send = live.send.clone();
-                *self.connection.borrow_mut() = Some(live);
-                Ok(send)
+                *self.connection.borrow_mut() = Some(live.clone());
+                Ok(live)
             }
             Some(Err(status)) => Err(self.failed(status)),
             None => Err(self.failed(Status::new(
@@ -281,10 +317,17 @@ impl Channel {
             ))
         })?;
         let _ = tcp.get_ref().set_nodelay(true);
+        if let Some(t) = self.settings.user_timeout {
+            let ms = u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+            if let Err(e) = rustix::net::sockopt::set_tcp_user_timeout(tcp.get_ref(), ms) {
+                log::debug!("{addr}: TCP_USER_TIMEOUT not set: {e}");
+            }
+        }
+        let heard = Rc::new(Cell::new(Instant::now()));
         let name = ServerName::try_from(self.settings.server_name.clone())
             .map_err(|e| Status::new(Code::InvalidArgument, format!("bad server name: {e}")))?;
         let tls = TlsConnector::from(self.settings.tls.clone())
-            .connect(name, Socket::new(tcp))
+            .connect(name, Socket::heard_in(tcp, heard.clone()))
             .await
             .map_err(|e| unavailable(format!("TLS with {addr}: {e}")))?;
         let (send, connection) = h2::client::Builder::new()
@@ -298,6 +341,8 @@ impl Channel {
         let address = addr.clone();
         let open_calls = self.open_calls.clone();
         let keepalive = self.settings.keepalive;
+        let probe = Rc::new(Probe::default());
+        let raised = probe.clone();
         self.executor
             .spawn(async move {
                 let mut connection = connection;
@@ -308,14 +353,19 @@ impl Channel {
                     }
                 };
                 let watch = async {
-                    keepalive::run(pings, keepalive, || open_calls.get() > 0).await;
-                    log::info!("{address} did not answer a keepalive ping; reconnecting");
+                    keepalive::run(pings, keepalive, || open_calls.get() > 0, Some(&raised)).await;
+                    log::info!("{address} did not answer a ping; closing that connection");
                 };
                 future::or(drive, watch).await;
                 flag.set(false);
             })
             .detach();
-        Ok(Live { send, alive })
+        Ok(Live {
+            send,
+            alive,
+            heard,
+            probe,
+        })
     }
 
     /// Records a failed attempt and schedules the next (see [`backoff`]).

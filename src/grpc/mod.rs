@@ -22,4 +22,6 @@ pub mod tls;
 pub mod x509;
 
 #[cfg(test)]
+mod silent_peer_tests;
+#[cfg(test)]
 mod stream_tests;

@@ -409,7 +409,7 @@ pub async fn serve_tls(
         }
     };
     let keepalive = async {
-        keepalive::run(pings, settings.keepalive, || true).await;
+        keepalive::run(pings, settings.keepalive, || true, None).await;
         log::info!("gRPC client {remote} did not answer a keepalive ping; closing");
     };
     future::or(accept, keepalive).await;

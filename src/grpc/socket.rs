@@ -8,10 +8,13 @@
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
+use std::cell::Cell;
 use std::io::{self, IoSlice, Read};
 use std::net::TcpStream;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 /// A TCP stream for TLS to sit on.
 #[derive(Debug)]
@@ -19,6 +22,8 @@ pub struct Socket {
     io: Async<TcpStream>,
     /// The last read returned EAGAIN and no readiness has been reported since.
     read_blocked: bool,
+    /// Set to the time of every read that brought bytes: the peer's last sign of life.
+    heard: Option<Rc<Cell<Instant>>>,
 }
 
 impl Socket {
@@ -26,6 +31,16 @@ impl Socket {
         Socket {
             io,
             read_blocked: false,
+            heard: None,
+        }
+    }
+
+    /// A socket that records when the peer was last heard from in `heard` (the client uses it
+    /// to tell a silently dead connection from a slow server).
+    pub fn heard_in(io: Async<TcpStream>, heard: Rc<Cell<Instant>>) -> Socket {
+        Socket {
+            heard: Some(heard),
+            ..Socket::new(io)
         }
     }
 
@@ -47,7 +62,12 @@ impl AsyncRead for Socket {
             }
             match (&mut self.io.get_ref()).read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read_blocked = true,
-                result => return Poll::Ready(result),
+                result => {
+                    if let (Ok(1..), Some(heard)) = (&result, &self.heard) {
+                        heard.set(Instant::now());
+                    }
+                    return Poll::Ready(result);
+                }
             }
         }
     }

@@ -110,14 +110,14 @@ fn router() -> Router {
 }
 
 /// A server on a free loopback port serving every connection, and a channel to it.
-struct Harness {
+pub(super) struct Harness {
     ex: &'static LocalExecutor<'static>,
     shutdown: Rc<Shutdown>,
-    addr: std::net::SocketAddr,
+    pub(super) addr: std::net::SocketAddr,
 }
 
 impl Harness {
-    fn start(settings: Settings) -> Harness {
+    pub(super) fn start(settings: Settings) -> Harness {
         let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
         let (server_tls, _) = test_configs();
         let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
@@ -151,12 +151,17 @@ impl Harness {
     }
 
     fn channel(&self) -> Channel {
+        self.channel_to(&self.addr.to_string())
+    }
+
+    /// A channel to `address` (a proxy in front of this server, say).
+    pub(super) fn channel_to(&self, address: &str) -> Channel {
         let (_, client_tls) = test_configs();
-        let settings = ClientSettings::new(&self.addr.to_string(), Some("localhost"), client_tls);
+        let settings = ClientSettings::new(address, Some("localhost"), client_tls);
         Channel::new(settings, self.ex)
     }
 
-    fn run<T>(&self, test: impl std::future::Future<Output = T>) -> T {
+    pub(super) fn run<T>(&self, test: impl std::future::Future<Output = T>) -> T {
         async_io::block_on(self.ex.run(test))
     }
 }

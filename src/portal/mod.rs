@@ -38,6 +38,15 @@ fn settings(config: &Config) -> Result<Option<Settings>, String> {
     // who gives calls longer than the default connect timeout (a slow uplink, a slow CPU doing
     // the handshake) means that the connection may take that long too.
     settings.connect_timeout = settings.connect_timeout.max(*timeout);
+    // The breaker already paces calls while the portal is away; the channel's own wait after a
+    // failed connection attempt must not outlast the breaker's, or the half-open probe that
+    // follows a heal would find the channel still waiting and re-open the breaker. The last
+    // attempt fails at the latest when the breaker opens; its wait (+20% jitter at most) ends
+    // by the time the breaker lets the probe through.
+    settings.backoff_max = settings
+        .backoff_max
+        .min(config.resilience.breaker_timeout * 5 / 6)
+        .max(settings.backoff_min);
     Ok(Some(settings))
 }
 
@@ -86,6 +95,30 @@ mod tests {
         let s = settings(&enabled(Duration::from_secs(2))).unwrap().unwrap();
         assert_eq!(s.connect_timeout, Duration::from_secs(5));
         assert_eq!(s.server_name, "localhost");
+    }
+
+    #[test]
+    fn the_channel_never_waits_longer_than_the_breaker() {
+        let mut config = enabled(Duration::from_secs(2));
+        let s = settings(&config).unwrap().unwrap();
+        assert_eq!(
+            s.backoff_max,
+            Duration::from_secs(25),
+            "30 s breaker: 25 s + 20% = 30 s"
+        );
+        config.resilience.breaker_timeout = Duration::from_secs(6);
+        let s = settings(&config).unwrap().unwrap();
+        assert_eq!(s.backoff_max, Duration::from_secs(5));
+        config.resilience.breaker_timeout = Duration::from_millis(1);
+        let s = settings(&config).unwrap().unwrap();
+        assert_eq!(s.backoff_max, s.backoff_min, "never below the first wait");
+        config.resilience.breaker_timeout = Duration::from_secs(600);
+        let s = settings(&config).unwrap().unwrap();
+        assert_eq!(
+            s.backoff_max,
+            Duration::from_secs(30),
+            "the channel's own cap stays"
+        );
     }
 
     #[test]

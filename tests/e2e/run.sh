@@ -645,8 +645,8 @@ for _ in $(seq 150); do grep -q '"request_id": "cmd-1"' "$events" && break; slee
 grep '"request_id": "cmd-1"' "$events" | grep -q '"success": "true"' \
 	|| fail "show status over the control stream: $(grep cmd-1 "$events")"
 grep '"request_id": "cmd-1"' "$events" | grep -q 'Status: online' || fail "$(grep cmd-1 "$events")"
-grep '"kind": "heartbeat"' "$events" | grep -q '"status": 1, .*"ocserv_running": true' \
-	|| fail "no HEALTHY heartbeat with ocserv running: $(grep heartbeat "$events" | tail -2)"
+grep '"kind": "heartbeat"' "$events" | grep -q "\"status\": 1, .*\"ocserv_running\": true, \"ocserv_version\": \"$ocserv_version\"" \
+	|| fail "no HEALTHY heartbeat with ocserv $ocserv_version running: $(grep heartbeat "$events" | tail -2)"
 control=
 write_conf close 1
 reload_agent

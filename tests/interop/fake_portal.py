@@ -194,7 +194,8 @@ class Control(agent_pb2_grpc.AgentServiceServicer):
                 if which == "heartbeat":
                     hb = m.heartbeat
                     line.update(status=hb.status, memory_total=hb.system.memory_total_bytes,
-                                ocserv_running=hb.ocserv.is_running)
+                                ocserv_running=hb.ocserv.is_running,
+                                ocserv_version=hb.ocserv.version)
                     if first:
                         first = False
                         for o in orders:
