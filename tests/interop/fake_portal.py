@@ -2,7 +2,8 @@
 over mutual TLS, for testing our gRPC client.
 
 Usage: fake_portal.py CERT_DIR PROTO_DIR [PORT [EVENTS_FILE]]
-Prints 'listening PORT' once serving on 127.0.0.1 (PORT, or any free port if 0 or absent), then
+Prints 'listening PORT' once serving on 127.0.0.1 (or $FAKE_PORTAL_HOST; PORT, or any free port
+if 0 or absent), then
 serves until killed (stdin closed).
 CheckPolicy answers by username:
   alice    allowed, routes ['10.0.0.0/8'], metadata peer=<the caller's address>
@@ -26,7 +27,8 @@ duration_seconds, event_id) and answer success, except for user 'refused' (succe
 agent.v1.AgentService/AgentStream (the dial-out control stream), for a client whose x-agent-id
 starts with 'scripted': records every AgentMessage in EVENTS_FILE (kind heartbeat/event, stream
 number), sends the orders in SCRIPT after each stream's first heartbeat, and ends stream 1 once
-'act-1' is answered. For any other client: answers each AgentMessage with
+'act-1' is answered. For one whose x-agent-id starts with 'quiet': reads, sends nothing. For
+any other client: answers each AgentMessage with
 a ServerMessage carrying a 'status' command whose request_id is the message's agent_id; sends
 response header x-portal=fake and trailer x-heartbeats=<messages received>.
 """
@@ -221,6 +223,10 @@ class Control(agent_pb2_grpc.AgentServiceServicer):
         if agent.startswith("scripted"):
             yield from self.scripted(agent, request_iterator)
             return
+        if agent.startswith("quiet"):  # as a portal is most of the time: it listens
+            for _ in request_iterator:
+                pass
+            return
         context.send_initial_metadata([("x-portal", "fake")])
         n = 0
         for message in request_iterator:
@@ -239,7 +245,8 @@ if len(sys.argv) > 4:
 creds = grpc.ssl_server_credentials([(read("server.key"), read("server.pem"))],
                                     root_certificates=read("ca.pem"), require_client_auth=True)
 want = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-port = server.add_secure_port(f"127.0.0.1:{want}", creds)
+host = os.environ.get("FAKE_PORTAL_HOST", "127.0.0.1")  # tests/chaos: another namespace's address
+port = server.add_secure_port(f"{host}:{want}", creds)
 server.start()
 print(f"listening {port}", flush=True)
 sys.stdin.read()  # until the test closes our stdin

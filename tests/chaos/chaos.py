@@ -1,0 +1,368 @@
+"""Faults injected for real between the agent and its portal, with the numbers that say whether
+the agent held: tests/chaos/run.sh starts this as root.
+
+The daemon runs in one network namespace, the grpcio portal (tests/interop/fake_portal.py) in
+another, joined by a veth pair; iptables in the agent's namespace makes the faults. Hooks are
+the real binary with ocserv's environment, for users never seen before (no cache): `ok-N` whom
+the portal allows, `no-N` whom it denies. fail_mode is close, so an admit is right only when
+the portal was asked and said allow.
+
+For every fault it counts: hooks answered within hook_timeout (all of them must be), wrong
+allows (none), disconnect reports lost (none: every one sent arrives, checked by username), and
+the seconds from the end of the fault until a portal decision comes through again and until
+the outbox is empty (both within breaker_timeout + 3 s). It prints the fault matrix and exits
+1 when any number is off.
+
+Usage: chaos.py BIN PYTHON WORKDIR
+"""
+
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+BIN, PYTHON, WORK = sys.argv[1:4]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PID = os.getpid()
+AGT, PRT = f"oa-chaos-a-{PID}", f"oa-chaos-p-{PID}"
+AGT_IP, PRT_IP, PORT = "10.198.0.1", "10.198.0.2", 50443
+HOOK_TIMEOUT, PORTAL_TIMEOUT, BREAKER_TIMEOUT = 3.0, 1.0, 5.0
+RECOVER_WITHIN = BREAKER_TIMEOUT + 3
+# The control stream: heartbeats every 2 s; a stream whose heartbeats go unacknowledged for
+# TCP_USER_TIMEOUT (10 s at least) is given up and reopened after a backoff (1 s +20%).
+HEARTBEAT = 2.0
+CONTROL_WITHIN = 10 + HEARTBEAT + 1.2 + 3
+CONF = os.path.join(WORK, "agent.conf")
+VERDICTS = os.path.join(WORK, "verdicts")
+EVENTS = os.path.join(WORK, "events.jsonl")
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True).stdout
+
+
+def in_agent(*args, check=True):
+    return sh("ip", "netns", "exec", AGT, *args, check=check)
+
+
+def setup_network():
+    sh("ip", "netns", "add", AGT)
+    sh("ip", "netns", "add", PRT)
+    a, p = f"oac{PID % 100000}a", f"oac{PID % 100000}p"
+    sh("ip", "link", "add", a, "type", "veth", "peer", "name", p)
+    sh("ip", "link", "set", a, "netns", AGT)
+    sh("ip", "link", "set", p, "netns", PRT)
+    for ns, dev, ip in ((AGT, a, AGT_IP), (PRT, p, PRT_IP)):
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def write_conf():
+    with open(CONF, "w") as f:
+        f.write(f"""config agent 'main'
+	option socket '{WORK}/agent.sock'
+	option hook_timeout {int(HOOK_TIMEOUT)}s
+	option log_level info
+	option id 'quiet-chaos'
+config portal 'portal'
+	option enabled 1
+	option address '{PRT_IP}:{PORT}'
+	option server_name 'localhost'
+	option ca '{WORK}/pki/ca.pem'
+	option cert '{WORK}/pki/client.pem'
+	option key '{WORK}/pki/client.key'
+	option timeout {int(PORTAL_TIMEOUT)}s
+config resilience 'resilience'
+	option fail_mode close
+	option environment development
+	option breaker_failure_threshold 3
+	option breaker_timeout {int(BREAKER_TIMEOUT)}s
+	option breaker_max_timeout {int(BREAKER_TIMEOUT)}s
+	option cache_ttl 1s
+	option cache_deny_ttl 1s
+config outbox 'outbox'
+	option dir '{WORK}/outbox'
+	option retry_max 1s
+config control 'control'
+	option enabled 1
+	option address '{PRT_IP}:{PORT}'
+	option server_name 'localhost'
+	option heartbeat_interval {int(HEARTBEAT)}s
+""")
+
+
+class Portal:
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, FAKE_PORTAL_HOST=PRT_IP, FAKE_PORTAL_VERDICTS=VERDICTS)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", PRT, PYTHON, f"{ROOT}/tests/interop/fake_portal.py",
+             f"{WORK}/pki", f"{ROOT}/proto", str(PORT), EVENTS],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(f"{WORK}/portal.log", "a"), env=env, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            sys.exit(f"chaos: the portal did not start: {line!r}")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+class Counts:
+    """One fault's numbers."""
+
+    def __init__(self, name):
+        self.name, self.hooks, self.late, self.wrong = name, 0, 0, []
+        self.slowest = 0.0
+        self.reports_sent, self.reports_lost = [], 0
+        self.decisions_back = self.outbox_empty = self.control_back = None
+        self.lock = threading.Lock()
+
+
+USERS = iter(range(1, 1_000_000))
+SLOW = [""]  # appended to every verdict written while the portal is to be slow
+CURRENT = [None]  # the fault being run: its Counts
+
+
+def user(kind, verdict="allow"):
+    """A user never seen before, with the portal's scripted verdict."""
+    name = f"{kind}-{next(USERS)}"
+    with open(os.path.join(VERDICTS, name), "w") as f:
+        f.write(verdict + SLOW[0] + "\n")
+    return name
+
+
+def asked():
+    try:
+        with open(os.path.join(VERDICTS, "calls")) as f:
+            return set(f.read().split())
+    except FileNotFoundError:
+        return set()
+
+
+def hook(counts, name, reason="connect", allowed_by_portal=True):
+    env = {"REASON": reason, "ID": str(next(USERS)), "USERNAME": name, "GROUPNAME": "staff",
+           "IP_REAL": "192.0.2.7", "IP_REMOTE": "10.10.0.2", "DEVICE": "vpns0",
+           "STATS_BYTES_IN": "1000", "STATS_BYTES_OUT": "2000", "STATS_DURATION": "30",
+           "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    started = time.monotonic()
+    rc = subprocess.run([BIN, "hook", "-c", CONF], env=env, capture_output=True).returncode
+    took = time.monotonic() - started
+    with counts.lock:
+        counts.hooks += 1
+        counts.slowest = max(counts.slowest, took)
+        # The hook's own deadline is hook_timeout; 0.5 s more for starting the process.
+        if took > HOOK_TIMEOUT + 0.5:
+            counts.late += 1
+        if reason == "connect" and rc == 0 and not (allowed_by_portal and name in asked()):
+            counts.wrong.append(name)
+    return rc
+
+
+def load(counts, stop, workers=4):
+    """Connects of fresh ok-/no- users and a disconnect report each, until `stop` is set."""
+    def one():
+        while not stop.is_set():
+            ok = next(USERS) % 2 == 0
+            name = user("ok", "allow") if ok else user("no", "deny")
+            hook(counts, name, allowed_by_portal=ok)
+            if ok:
+                hook(counts, name, reason="disconnect")
+                with counts.lock:
+                    counts.reports_sent.append(name)
+    threads = [threading.Thread(target=one) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def status():
+    out = subprocess.run([BIN, "status", "--json", "-c", CONF], capture_output=True,
+                         text=True).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+def recover(counts, healed):
+    """Waits until a fresh user is allowed by the portal and the outbox is empty."""
+    until = healed + 30
+    while time.monotonic() < until and counts.decisions_back is None:
+        if hook(counts, user("ok", "allow")) == 0:
+            counts.decisions_back = time.monotonic() - healed
+        else:
+            time.sleep(0.2)
+    while time.monotonic() < until and counts.outbox_empty is None:
+        if status().get("outbox_depth") == 0:
+            counts.outbox_empty = time.monotonic() - healed
+        else:
+            time.sleep(0.2)
+
+
+def control_opens():
+    """The control stream's state from the agent's log: (times opened, whether it is open)."""
+    with open(f"{WORK}/agent.log") as f:
+        lines = [line for line in f if "control: " in line]
+    opens = sum("control: stream open" in line for line in lines)
+    return opens, bool(lines) and "control: stream open" in lines[-1]
+
+
+def control_recovers(counts, healed, reopened_from=None):
+    """Waits until the control stream is open (again, when `reopened_from` opens were seen)."""
+    until = healed + 30
+    while time.monotonic() < until:
+        opens, up = control_opens()
+        if up and (reopened_from is None or opens > reopened_from):
+            counts.control_back = time.monotonic() - healed
+            return
+        time.sleep(0.2)
+
+
+def reported():
+    try:
+        with open(EVENTS) as f:
+            return {json.loads(line).get("username") for line in f if '"disconnect"' in line}
+    except FileNotFoundError:
+        return set()
+
+
+def portal_connections():
+    """Local ports of the agent's established connections to the portal."""
+    out = in_agent("ss", "-Htn", "state", "established", "dst", f"{PRT_IP}:{PORT}")
+    return [line.split()[2].rsplit(":", 1)[1] for line in out.splitlines() if line.strip()]
+
+
+def iptables(*rule, add=True):
+    in_agent("iptables", "-A" if add else "-D", *rule)
+
+
+def fault(name, start, end, hold=6.0, control_reopens=False):
+    """Runs load, starts the fault, holds it, ends it, and measures the recovery. With
+    `control_reopens` the control stream must have been replaced by a new one."""
+    counts = Counts(name)
+    CURRENT[0] = counts
+    opens_before = control_opens()[0]
+    warm = user("ok", "allow")
+    if hook(counts, warm) != 0:
+        sys.exit(f"chaos: {name}: the portal does not answer before the fault")
+    stop = threading.Event()
+    threads = load(counts, stop)
+    time.sleep(1)
+    start()
+    time.sleep(hold)
+    end()
+    healed = time.monotonic()
+    stop.set()
+    for t in threads:
+        t.join()
+    recover(counts, healed)
+    control_recovers(counts, healed, opens_before if control_reopens else None)
+    time.sleep(1)
+    counts.reports_lost = len(set(counts.reports_sent) - reported())
+    return counts
+
+
+def main():
+    os.makedirs(VERDICTS, exist_ok=True)
+    setup_network()
+    sh(f"{ROOT}/tests/gen-certs.sh", f"{WORK}/pki")
+    write_conf()
+    portal = Portal()
+    portal.start()
+    daemon = subprocess.Popen(["ip", "netns", "exec", AGT, BIN, "run", "-c", CONF],
+                              stderr=open(f"{WORK}/agent.log", "w"))
+    for _ in range(100):
+        if status():
+            break
+        time.sleep(0.1)
+    results = []
+    try:
+        drop = ("-d", PRT_IP, "-j", "DROP")
+        drop_in = ("INPUT", "-s", PRT_IP, "-j", "DROP")
+        results.append(fault(
+            "silent partition (DROP), heal",
+            lambda: (iptables("OUTPUT", *drop), iptables(*drop_in)),
+            lambda: (iptables("OUTPUT", *drop, add=False), iptables(*drop_in, add=False))))
+
+        nat = []
+
+        def expire_mapping():
+            for port in portal_connections():
+                rule = ("OUTPUT", "-p", "tcp", "--sport", port, "-d", PRT_IP, "-j", "DROP")
+                iptables(*rule)
+                nat.append(rule)
+            if not nat:
+                sys.exit("chaos: no connection to the portal to expire")
+        results.append(fault(
+            "NAT mapping expired (old 4-tuple dropped for good)",
+            expire_mapping, lambda: None, hold=1.0, control_reopens=True))
+        for rule in nat:
+            iptables(*rule, add=False)
+
+        reject = ("OUTPUT", "-d", PRT_IP, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
+        results.append(fault(
+            "rejecting partition (RST)",
+            lambda: iptables(*reject), lambda: iptables(*reject, add=False)))
+
+        in_flight = []
+
+        def kill_mid_burst():  # 50 calls the portal answers after 0.8 s, killed at 0.3 s
+            for _ in range(50):
+                name = user("ok", "allow sleep=0.8")
+                t = threading.Thread(target=hook, args=(CURRENT[0], name))
+                t.start()
+                in_flight.append(t)
+            time.sleep(0.3)
+            portal.kill()
+            for t in in_flight:
+                t.join()
+        results.append(fault("portal killed (SIGKILL) under 50 calls, back after 5 s",
+                             kill_mid_burst, portal.start, hold=5.0))
+
+        def slow(on):  # verdicts written meanwhile answer after 2x portal.timeout
+            SLOW[0] = f" sleep={2 * PORTAL_TIMEOUT}" if on else ""
+        results.append(fault("slow portal (answers after 2x portal.timeout)",
+                             lambda: slow(True), lambda: slow(False)))
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait()
+        portal.proc.stdin.close()
+        portal.kill()
+        sh("ip", "netns", "del", AGT, check=False)
+        sh("ip", "netns", "del", PRT, check=False)
+
+    failed = False
+    print(f"{'fault':52} {'hooks':>5} {'late':>4} {'slowest':>7} {'wrong allows':>12} "
+          f"{'reports lost':>12} {'decisions back':>14} {'outbox empty':>12} {'control back':>12}")
+    for c in results:
+        back = "never" if c.decisions_back is None else f"{c.decisions_back:.1f} s"
+        empty = "never" if c.outbox_empty is None else f"{c.outbox_empty:.1f} s"
+        control = "never" if c.control_back is None else f"{c.control_back:.1f} s"
+        print(f"{c.name:52} {c.hooks:>5} {c.late:>4} {c.slowest:>6.2f}s {len(c.wrong):>12} "
+              f"{c.reports_lost:>3}/{len(c.reports_sent):<8} {back:>14} {empty:>12} {control:>12}")
+        problems = []
+        if c.late:
+            problems.append(f"{c.late} hook(s) over hook_timeout")
+        if c.wrong:
+            problems.append(f"wrong allows: {c.wrong[:5]}")
+        if c.reports_lost:
+            problems.append(f"{c.reports_lost} report(s) lost")
+        if c.decisions_back is None or c.decisions_back > RECOVER_WITHIN:
+            problems.append(f"decisions back after {back}, want <= {RECOVER_WITHIN:.0f} s")
+        if c.outbox_empty is None or c.outbox_empty > RECOVER_WITHIN:
+            problems.append(f"outbox empty after {empty}, want <= {RECOVER_WITHIN:.0f} s")
+        if c.control_back is None or c.control_back > CONTROL_WITHIN:
+            problems.append(f"control stream back after {control}, want <= {CONTROL_WITHIN:.0f} s")
+        for p in problems:
+            print(f"chaos: FAIL: {c.name}: {p}")
+            failed = True
+    sys.exit(1 if failed else 0)
+
+
+main()
