@@ -191,7 +191,27 @@ impl Daemon {
             }
         };
         let d = self.engine.decide(&event, budget).await;
-        self.report(&event, d.allow);
+        if self.report(&event, d.allow) {
+            // The answer waits (within the budget) until the report is in the journal: the
+            // disk thread runs its jobs in order, so an empty job behind the append is done
+            // when the append is. A daemon killed right after answering then loses no report
+            // of an event the hook was answered for.
+            // (A full disk queue has the journal rewritten later instead: nothing to wait for.)
+            let written = async {
+                let _ = crate::offload::run(|| ()).await;
+                true
+            };
+            let late = async {
+                async_io::Timer::at(budget.deadline).await;
+                false
+            };
+            if !futures_lite::future::or(written, late).await {
+                log::warn!(
+                    "outbox: the report of session {} is not in the journal yet; answering anyway",
+                    event.id
+                );
+            }
+        }
         let from = event
             .ip_real
             .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());

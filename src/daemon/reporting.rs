@@ -39,18 +39,18 @@ impl Daemon {
             .detach();
     }
 
-    /// Queues the portal's report of an event, when reports are on.
-    pub(super) fn report(&self, event: &SessionEvent, allowed: bool) {
+    /// Queues the portal's report of an event, when reports are on; whether it was queued.
+    pub(super) fn report(&self, event: &SessionEvent, allowed: bool) -> bool {
         let config = self.config();
         if !(config.portal.enabled && config.outbox.enabled) {
-            return;
+            return false;
         }
         let Some(outbox) = self.outbox.borrow().clone() else {
-            return;
+            return false;
         };
         let Some(e) = crate::events::from_session(event, allowed, std::time::SystemTime::now())
         else {
-            return;
+            return false;
         };
         if outbox.push(e) == Pushed::Duplicate {
             log::debug!(
@@ -58,7 +58,9 @@ impl Daemon {
                 event.reason.as_str(),
                 event.id
             );
+            return false;
         }
+        true
     }
 
     /// The numbers the metrics show.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Chaos: faults injected for real between the daemon and a grpcio portal in two network
-# namespaces (iptables DROP and REJECT, a NAT mapping that expires, the portal killed, a slow
-# portal), with the real daemon and hook. Prints the fault matrix; exits 1 when a number is off
+# namespaces (iptables DROP and REJECT, a NAT mapping that expires, the portal killed, slow or
+# flapping, a full outbox tmpfs, the daemon killed mid-burst), with the real daemon and hook. Prints the fault matrix; exits 1 when a number is off
 # (see tests/chaos/chaos.py for what is counted and the pass criteria).
 #
 # Needs root (namespaces, iptables). Installs iptables itself when missing. Usage:
