@@ -236,7 +236,25 @@ class Control(agent_pb2_grpc.AgentServiceServicer):
         context.set_trailing_metadata([("x-heartbeats", str(n))])
 
 
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+class CallLog(grpc.ServerInterceptor):
+    """With FAKE_PORTAL_CALL_LOG=FILE: a line 'UNIX_TIME METHOD' per call (tests/chaos/fleet.py
+    counts the calls per second)."""
+
+    def __init__(self, path):
+        self.file = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+
+    def intercept_service(self, continuation, details):
+        with self.lock:
+            self.file.write(f"{time.time():.3f} {details.method}\n")
+        return continuation(details)
+
+
+interceptors = [CallLog(os.environ["FAKE_PORTAL_CALL_LOG"])] \
+    if os.environ.get("FAKE_PORTAL_CALL_LOG") else []
+# Every open control stream holds a worker: a fleet of agents needs more (FAKE_PORTAL_WORKERS).
+workers = int(os.environ.get("FAKE_PORTAL_WORKERS", "16"))
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=interceptors)
 auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
 agent_pb2_grpc.add_AgentServiceServicer_to_server(
     Control(sys.argv[4] if len(sys.argv) > 4 else None), server)
