@@ -72,8 +72,12 @@ fn events(client: Client, json: bool) -> ExitCode {
     use crate::ocserv::version;
     use crate::utc::now;
     use std::io::Write;
-    // The version is asked before the event stream opens (ocserv serves one at a time).
-    let dialect = fmt::Dialect::of(async_io::block_on(version::running(&client)));
+    // Only the JSON sessions differ by version; it is asked before the event stream opens
+    // (ocserv serves one at a time).
+    let version = json
+        .then(|| async_io::block_on(version::running(&client)))
+        .flatten();
+    let dialect = fmt::Dialect::of(version);
     let mut sub = Subscription::new(client);
     let mut started = false;
     async_io::block_on(async {
