@@ -180,3 +180,71 @@ fn a_wrong_certificate_is_a_portal_failure_and_a_restarted_portal_is_used_again(
         );
     }
 }
+
+/// The breaker's trips, from `status`.
+fn trips(d: &Daemon) -> u32 {
+    count(&d.status_json(), "trips")
+}
+
+/// A long outage grows the breaker's open time (1 s doubling, up to a minute here: 16 s after
+/// five trips). When the portal returns, the report waiting in the outbox is delivered within
+/// a retry (`retry_max 1s`), and that answer brings the breaker's probe forward: decisions come
+/// from the portal again within seconds, not after the 16 s the open time had grown to.
+#[test]
+fn a_report_delivered_after_a_long_outage_brings_the_breakers_probe_forward() {
+    let dir = TempDir::new("faults-long-outage");
+    let pki = certs(&dir);
+    let events = dir.path("events");
+    let portal = Portal::start_with(&pki, 0, Some(&events));
+    let port = portal.port;
+    let config = portal_config(&dir, &pki, port, "close");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "option breaker_failure_threshold 2",
+            "option breaker_failure_threshold 1\n\toption breaker_max_timeout 1m",
+        )
+        .replace(
+            "config outbox 'outbox'\n",
+            "config outbox 'outbox'\n\toption retry_max 1s\n",
+        );
+    std::fs::write(&config, text).unwrap();
+    let d = Daemon::start(&config);
+    assert_eq!(
+        run_hook(&config, &connect(1, "alice", "192.0.2.10")).0,
+        Some(0)
+    );
+
+    drop(portal);
+    // Connects keep coming while the portal is away: every probe fails, the open time doubles.
+    let mut id = 100;
+    let until = Instant::now() + Duration::from_secs(40);
+    while trips(&d) < 5 {
+        assert!(Instant::now() < until, "{}", d.status_json());
+        id += 1;
+        let (code, err) = run_hook(&config, &connect(id, "carol", "192.0.2.30"));
+        assert_eq!(code, Some(1), "{err}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, _) = run_hook(&config, &common::ocserv::disconnect(1, "alice"));
+    assert_eq!(code, Some(0));
+
+    let _portal = Portal::start_with(&pki, port, Some(&events));
+    let back = Instant::now();
+    loop {
+        id += 1;
+        let (code, err) = run_hook(&config, &connect(id, "alice", "192.0.2.10"));
+        if code == Some(0) {
+            break;
+        }
+        assert!(err.contains("(fail-close)"), "{err}");
+        assert!(
+            back.elapsed() < Duration::from_secs(6),
+            "the portal was not asked within 6 s of its return (the breaker waits out its \
+             grown open time): {}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.wait_stderr("breaker: the portal answered a report; its next policy check is the probe");
+}

@@ -44,6 +44,7 @@ pub async fn run(
     executor: &'static LocalExecutor<'static>,
     config: impl Fn() -> Option<Rc<Config>>,
     handlers: impl Fn() -> Handlers,
+    opened: impl Fn(),
     mut seen: Seen,
 ) -> Seen {
     let mut failures: u32 = 0;
@@ -63,6 +64,7 @@ pub async fn run(
                     agent_id: &now.agent.id,
                     config: &config,
                     handlers: &handlers,
+                    opened: &opened,
                 };
                 stream.run(&mut seen).await
             }
@@ -122,6 +124,8 @@ struct Stream<'a, C, H> {
     agent_id: &'a str,
     config: &'a C,
     handlers: &'a H,
+    /// Told when the stream opens: the portal is up, when it is the same server.
+    opened: &'a dyn Fn(),
 }
 
 /// What woke the stream up.
@@ -151,6 +155,7 @@ where
             "control: stream open to {}",
             self.control.address.as_deref().unwrap_or("?")
         );
+        (self.opened)();
         let mut beats = Beats {
             at: Instant::now(),
             cpu: None,

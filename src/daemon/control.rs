@@ -30,12 +30,23 @@ impl Daemon {
                 }
             }
         };
+        // The stream opening to the portal's own address says the portal is up.
+        let opened = {
+            let daemon = Rc::downgrade(self);
+            move || {
+                let Some(d) = daemon.upgrade() else { return };
+                let config = d.config();
+                if config.portal.enabled && config.control.address == config.portal.address {
+                    d.portal_answered("the control stream");
+                }
+            }
+        };
         let daemon = Rc::downgrade(self);
         let executor = self.executor;
         let seen = self.control_seen.take();
         self.executor
             .spawn(async move {
-                let seen = crate::control::run(executor, config, handlers, seen).await;
+                let seen = crate::control::run(executor, config, handlers, opened, seen).await;
                 if let Some(d) = daemon.upgrade() {
                     d.control_seen.replace(seen);
                     d.control_running.set(false);

@@ -34,9 +34,26 @@ impl Daemon {
                 retry_max: config.outbox.retry_max,
             })
         };
+        let daemon = Rc::downgrade(self);
+        let answered = move || {
+            if let Some(d) = daemon.upgrade() {
+                d.portal_answered("a report");
+            }
+        };
         self.executor
-            .spawn(crate::events::report::run(outbox, target))
+            .spawn(crate::events::report::run(outbox, target, answered))
             .detach();
+    }
+
+    /// The portal answered outside the decision path (`what`): an open breaker probes as soon
+    /// as its first open time allows, instead of after the time it grew to during an outage.
+    pub(super) fn portal_answered(&self, what: &str) {
+        if self.engine.breaker().portal_answered() {
+            log::info!(
+                "breaker: the portal answered {what}; its next policy check is the probe (not \
+                 waiting out the open time an outage grew)"
+            );
+        }
     }
 
     /// Queues the portal's report of an event, when reports are on; whether it was queued.

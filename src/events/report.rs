@@ -1,11 +1,12 @@
 //! Delivery: takes the outbox's oldest event, sends it to `vpn.v1.EventService` and settles
-//! it; on failure waits (1 s doubling to `outbox.retry_max`, ±20% jitter so that routers that
-//! lost the portal together do not return together) and sends the same event again. One event
+//! it; on failure waits (steps of 1 s doubling to `outbox.retry_max`, each wait half a step to
+//! a whole one so that routers that lost the portal together do not return together) and sends
+//! the same event again. One event
 //! at a time keeps the order the portal sees: a session's disconnect never overtakes its connect.
 
 use super::journal::{Event, Kind};
 use super::outbox::{Outbox, Settled};
-use crate::grpc::client::{backoff, Channel};
+use crate::grpc::client::{spread_backoff, Channel};
 use crate::grpc::status::{Code, Status};
 use crate::proto::vpn::v1::{
     ReportConnectRequest, ReportConnectResponse, ReportDisconnectRequest, ReportDisconnectResponse,
@@ -41,8 +42,9 @@ enum Attempt {
 }
 
 /// Delivers events until the daemon stops. `target` returns `None` while the portal is
-/// disabled; events then wait in the outbox.
-pub async fn run(outbox: Rc<Outbox>, target: impl Fn() -> Option<Target>) {
+/// disabled; events then wait in the outbox. `answered` is told each time the portal answered
+/// a report (it is up: the decision path's breaker need not wait out its open time).
+pub async fn run(outbox: Rc<Outbox>, target: impl Fn() -> Option<Target>, answered: impl Fn()) {
     let mut failures: u32 = 0;
     loop {
         let event = outbox.next().await;
@@ -60,11 +62,12 @@ pub async fn run(outbox: Rc<Outbox>, target: impl Fn() -> Option<Target>) {
                 }
                 failures = 0;
                 outbox.settle(event.seq, how);
+                answered();
             }
             Attempt::Retry(status) => {
                 failures = failures.saturating_add(1);
                 outbox.retrying();
-                let wait = backoff(failures, RETRY_MIN, target.retry_max, fastrand::u32(..));
+                let wait = spread_backoff(failures, RETRY_MIN, target.retry_max, fastrand::u32(..));
                 let text = format!(
                     "outbox: cannot report the {} of session {}: {status}; retrying in {} ms",
                     event.kind.as_str(),

@@ -18,8 +18,9 @@
 //!
 //! Beyond gobreaker: calls take a [`Permit`] and report its [`Outcome`] later (a permit dropped
 //! unreported counts as neither, and frees its half-open slot); repeated trips back off the open
-//! duration exponentially, with jitter, up to `max_timeout`, reset when the breaker closes; an
-//! operator can force the breaker open or closed; a callback sees every transition.
+//! duration exponentially, with jitter, up to `max_timeout`, reset when the breaker closes (and
+//! cut back to `timeout` when the portal is heard from elsewhere); an operator can force the
+//! breaker open or closed; a callback sees every transition.
 //!
 //! Counters are `u32` (MIPS has no 64-bit atomics, and nothing here needs them): lifetime totals
 //! wrap, as monitoring counters may.
@@ -343,6 +344,28 @@ impl<C: Clock> Breaker<C> {
             }
         }
         self.notify(changes);
+    }
+
+    /// The portal answered a call the breaker does not guard (a report delivered, the control
+    /// stream opened to it): an open breaker whose open time grew during a long outage (up to
+    /// `max_timeout`) lets its probe through `timeout` after it opened, as after a first trip,
+    /// rather than keep deciding by the fail mode for minutes after the portal came back. It
+    /// never probes sooner than that, so a portal whose other services answer while its policy
+    /// checks fail is probed no more often than once per `timeout`. Whether it brought the
+    /// probe forward.
+    pub fn portal_answered(&self) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state != State::Open || inner.forced != Override::None {
+            return false;
+        }
+        let due = inner.last_transition + inner.settings.timeout;
+        match inner.expiry {
+            Some(end) if end > due => {
+                inner.expiry = Some(due.max(self.clock.now()));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// New settings (config reload); counts and state are kept.

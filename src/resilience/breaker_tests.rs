@@ -243,6 +243,45 @@ fn repeated_trips_back_off_with_jitter_up_to_the_cap_and_reset_on_close() {
 }
 
 #[test]
+fn the_portal_heard_elsewhere_cuts_a_grown_open_time_back_to_timeout() {
+    let (b, clock) = breaker(settings());
+    assert!(!b.portal_answered(), "closed: nothing to bring forward");
+    fail(&b, 3);
+    assert!(!b.portal_answered(), "first trip: already `timeout`");
+    for _ in 0..4 {
+        clock.advance(b.stats().open_until.unwrap() - clock.now());
+        b.allow().unwrap().failure();
+    }
+    let opened = clock.now();
+    assert!(b.stats().open_until.unwrap() - opened >= Duration::from_secs(216));
+    // Heard from 10 s into the open period: the probe is due 30 s after it opened, not sooner.
+    clock.advance(Duration::from_secs(10));
+    assert!(b.portal_answered());
+    assert_eq!(b.stats().open_until, Some(opened + Duration::from_secs(30)));
+    assert!(
+        !b.portal_answered(),
+        "once brought forward, nothing more to do"
+    );
+    clock.advance(Duration::from_secs(19));
+    assert_eq!(b.allow().err(), Some(Rejected::Open));
+    clock.advance(Duration::from_secs(1));
+    let probe = b.allow().expect("the probe, 30 s after the trip");
+    // The probe fails: the next open time grows again, and is cut again when heard from.
+    probe.failure();
+    let reopened = clock.now();
+    assert!(b.stats().open_until.unwrap() - reopened > Duration::from_secs(30));
+    clock.advance(Duration::from_secs(45));
+    assert!(b.portal_answered());
+    assert_eq!(b.state(), State::HalfOpen, "overdue: at once");
+    b.allow().expect("probe").success();
+    assert_eq!(b.state(), State::Closed);
+    // An operator's forced open stays open.
+    b.set_override(Override::ForceOpen);
+    assert!(!b.portal_answered());
+    assert_eq!(b.allow().err(), Some(Rejected::ForcedOpen));
+}
+
+#[test]
 fn the_failure_rate_trips_without_a_streak() {
     let (b, clock) = breaker(Settings {
         failure_threshold: 100,
