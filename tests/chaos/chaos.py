@@ -27,6 +27,8 @@ import sys
 import threading
 import time
 
+from ocserv_fault import Ocserv
+
 BIN, PYTHON, WORK = sys.argv[1:4]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PID = os.getpid()
@@ -96,6 +98,13 @@ config control 'control'
 	option address '{PRT_IP}:{PORT}'
 	option server_name 'localhost'
 	option heartbeat_interval {int(HEARTBEAT)}s
+config ocserv 'ocserv'
+	option config '{WORK}/ocserv/ocserv.conf'
+	option ctl_socket '{WORK}/ocserv/occtl.sock'
+config rule 'carol'
+	option action allow
+	list user 'carol'
+	option max_sessions 1
 """)
 
 
@@ -153,8 +162,10 @@ def asked():
         return set()
 
 
-def hook(counts, name, reason="connect", allowed_by_portal=True, session=None, answered=None):
-    """Runs the hook; its exit status. `answered` gets (reason, name) when the daemon answered."""
+def hook(counts, name, reason="connect", allowed_by_portal=True, session=None, answered=None,
+         said=None):
+    """Runs the hook; its exit status. `answered` gets (reason, name) when the daemon answered,
+    `said` what the hook wrote on stderr."""
     session = session or next(USERS)
     env = {"REASON": reason, "ID": str(session), "USERNAME": name, "GROUPNAME": "staff",
            "IP_REAL": "192.0.2.7", "IP_REMOTE": "10.10.0.2", "DEVICE": "vpns0",
@@ -165,6 +176,8 @@ def hook(counts, name, reason="connect", allowed_by_portal=True, session=None, a
     rc, took = run.returncode, time.monotonic() - started
     if answered is not None and "answer from the daemon" not in run.stderr:
         answered.append((reason, name))
+    if said is not None:
+        said.append(run.stderr)
     with counts.lock:
         counts.hooks += 1
         counts.slowest = max(counts.slowest, took)
@@ -233,14 +246,23 @@ def control_recovers(counts, healed, reopened_from=None):
         time.sleep(0.2)
 
 
-def reported(kind="disconnect"):
-    """The users whose `kind` report reached the portal."""
+def portal_record():
+    """The reports that reached the portal, in order."""
     try:
         with open(EVENTS) as f:
-            lines = [json.loads(line) for line in f]
+            return [json.loads(line) for line in f]
     except FileNotFoundError:
-        return set()
-    return {e.get("username") for e in lines if e.get("kind") == kind}
+        return []
+
+
+def reported(kind="disconnect"):
+    """The users whose `kind` report reached the portal."""
+    return {e.get("username") for e in portal_record() if e.get("kind") == kind}
+
+
+def report_count(kind, name):
+    """How many `kind` reports of `name` reached the portal."""
+    return sum(e.get("kind") == kind and e.get("username") == name for e in portal_record())
 
 
 def journal_errors():
@@ -261,6 +283,116 @@ class Daemon:
                 return
             time.sleep(0.1)
         sys.exit("chaos: the daemon did not start")
+
+
+EVENTS_WITHIN = 10  # `occtl show events` reopens its stream after ocserv comes back
+
+
+def wait_for(condition, seconds):
+    """Whether `condition()` came true within `seconds`."""
+    until = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > until:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def new_events(offset):
+    """What `occtl show events` printed after `offset`."""
+    with open(f"{WORK}/events.out") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def ocserv_restart(ocs):
+    """ocserv hung (SIGSTOP: its control socket accepts and never answers) for 3 s, then
+    restarted as an init script does (SIGTERM, started again) under live openconnect sessions,
+    with the hook load of the other faults going on. Carol (rule 'carol': max_sessions 1) has
+    a live session; another connect of hers, put to the daemon as ocserv would, is decided by
+    ocserv's count while ocserv answers and by the agent's own session table while it is hung
+    or down (README: the fallback when the control socket does not answer): denied while her
+    session lives, admitted once ocserv's disconnect-script run on SIGTERM has ended it. Her
+    new login after the restart is admitted by ocserv's count; `ocserv-agent occtl show
+    events`, started before, prints it (the TOP subscription came back). The old sessions'
+    openconnects give up (their cookies died with ocserv). Every report arrives; no hook takes
+    longer than hook_timeout."""
+    counts = Counts("ocserv hung 3 s, then restarted under live sessions")
+    CURRENT[0] = counts
+    for name in ("carol", "dave"):
+        with open(os.path.join(VERDICTS, name), "w") as f:
+            f.write("allow\n")
+    events_out = open(f"{WORK}/events.out", "w")
+    watcher = subprocess.Popen(["ip", "netns", "exec", AGT, BIN, "occtl", "-s", ocs.ctl, "show",
+                                "events"], stdout=events_out, stderr=subprocess.STDOUT)
+    old = []
+    for name in ("carol", "dave"):
+        rc, proc = ocs.login(name)
+        if rc != 0:
+            sys.exit(f"chaos: {name}'s login before the fault: openconnect exit {rc}")
+        old.append((name, proc))
+    # Reports of the real sessions: both connects, both disconnects (ocserv's disconnect-script
+    # on SIGTERM), carol's second connect and its disconnect.
+    real = {("carol", "connect"): 2, ("dave", "connect"): 1, ("carol", "disconnect"): 2,
+            ("dave", "disconnect"): 1}
+
+    def carol_again(allow, want, phase):
+        """Another connect of carol's, straight to the daemon."""
+        said = []
+        rc = hook(counts, "carol", said=said)
+        if (rc == 0) != allow or want not in said[0]:
+            counts.other.append(f"{phase}: carol's other connect: exit {rc}, "
+                                f"said {said[0].strip()!r}, want {'an allow' if allow else 'a deny'}"
+                                f" with {want!r}")
+    one_in_ocserv = "user has 1 session(s) in ocserv; rule 'carol' allows 1"
+    carol_again(False, one_in_ocserv, "ocserv up")
+    stop = threading.Event()
+    threads = load(counts, stop)
+    time.sleep(1)
+    ocs.signal(signal.SIGSTOP)
+    carol_again(False, "user has 1 session(s); rule 'carol' allows 1", "ocserv hung")
+    time.sleep(2)
+    ocs.signal(signal.SIGCONT)
+    ocs.stop()
+    carol_again(True, "", "ocserv down")
+    events_before = os.path.getsize(f"{WORK}/events.out")
+    ocs.start()
+    healed = time.monotonic()
+    stop.set()
+    for t in threads:
+        t.join()
+    recover(counts, healed)
+    control_recovers(counts, healed)
+    # The event stream reopens after its backoff (1 s doubling while ocserv is away); a
+    # session that starts in between is in the list it prints on reopening.
+    if not wait_for(lambda: "events: reconnected" in new_events(events_before), EVENTS_WITHIN):
+        counts.other.append(f"occtl show events did not reconnect within {EVENTS_WITHIN} s")
+    else:
+        print(f"chaos: occtl show events reconnected {time.monotonic() - healed:.1f} s after "
+              "ocserv's start", file=sys.stderr)
+    rc, carol = ocs.login("carol")
+    if rc != 0:
+        counts.other.append(f"carol's login after the restart: openconnect exit {rc}, want 0")
+    else:
+        carol_again(False, one_in_ocserv, "ocserv back")
+        carol.send_signal(signal.SIGINT)
+        carol.wait()
+        if not wait_for(lambda: "connected user 'carol'" in new_events(events_before), 5):
+            counts.other.append("occtl show events printed no connect of carol after the restart")
+    watcher.send_signal(signal.SIGINT)
+    watcher.wait()
+    for name, proc in old:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            counts.other.append(f"{name}'s old openconnect still runs 20 s after the restart")
+            proc.kill()
+    time.sleep(1)
+    counts.reports_lost = len(set(counts.reports_sent) - reported())
+    for (name, kind), sent in real.items():
+        counts.reports_sent += [name] * sent
+        counts.reports_lost += max(0, sent - report_count(kind, name))
+    return counts
 
 
 def crash(daemon):
@@ -344,13 +476,21 @@ def main():
     # outbox.dir on a tmpfs of its own, which the full-disk fault fills.
     os.makedirs(f"{WORK}/outbox")
     sh("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", f"{WORK}/outbox")
+    ocs = Ocserv(WORK, AGT, BIN, CONF, ["carol", "dave"])
+    ocs.start()
+    print(f"chaos: {ocs.version}", file=sys.stderr)
     daemon = Daemon()
     daemon.start()
     results = []
+
+    def run(key, thunk):  # CHAOS_ONLY=KEY[,KEY...] runs those faults only
+        only = os.environ.get("CHAOS_ONLY")
+        if not only or key in only.split(","):
+            results.append(thunk())
     try:
         drop = ("-d", PRT_IP, "-j", "DROP")
         drop_in = ("INPUT", "-s", PRT_IP, "-j", "DROP")
-        results.append(fault(
+        run("drop", lambda: fault(
             "silent partition (DROP), heal",
             lambda: (iptables("OUTPUT", *drop), iptables(*drop_in)),
             lambda: (iptables("OUTPUT", *drop, add=False), iptables(*drop_in, add=False))))
@@ -364,14 +504,14 @@ def main():
                 nat.append(rule)
             if not nat:
                 sys.exit("chaos: no connection to the portal to expire")
-        results.append(fault(
+        run("nat", lambda: fault(
             "NAT mapping expired (old 4-tuple dropped for good)",
             expire_mapping, lambda: None, hold=1.0, control_reopens=True))
         for rule in nat:
             iptables(*rule, add=False)
 
         reject = ("OUTPUT", "-d", PRT_IP, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
-        results.append(fault(
+        run("rst", lambda: fault(
             "rejecting partition (RST)",
             lambda: iptables(*reject), lambda: iptables(*reject, add=False)))
 
@@ -387,13 +527,13 @@ def main():
             portal.kill()
             for t in in_flight:
                 t.join()
-        results.append(fault("portal killed (SIGKILL) under 50 calls, back after 5 s",
-                             kill_mid_burst, portal.start, hold=5.0))
+        run("kill", lambda: fault("portal killed (SIGKILL) under 50 calls, back after 5 s",
+                                  kill_mid_burst, portal.start, hold=5.0))
 
         def slow(on):  # verdicts written meanwhile answer after 2x portal.timeout
             SLOW[0] = f" sleep={2 * PORTAL_TIMEOUT}" if on else ""
-        results.append(fault("slow portal (answers after 2x portal.timeout)",
-                             lambda: slow(True), lambda: slow(False)))
+        run("slow", lambda: fault("slow portal (answers after 2x portal.timeout)",
+                                  lambda: slow(True), lambda: slow(False)))
         flapping = threading.Event()
 
         def flap():  # up 2 s, down 2 s
@@ -411,8 +551,8 @@ def main():
         # A minute of this at ~100 events/s leaves a backlog of thousands of reports (the
         # reconnect backoff misses some 2-s windows): delivery resumes as fast as after the
         # other faults, emptying the outbox takes longer.
-        results.append(fault("flapping portal: up 2 s, down 2 s, for a minute",
-                             flapper.start, stop_flapping, hold=60.0, drain_within=30))
+        run("flap", lambda: fault("flapping portal: up 2 s, down 2 s, for a minute",
+                                  flapper.start, stop_flapping, hold=60.0, drain_within=30))
 
         filler = f"{WORK}/outbox/filler"
 
@@ -425,15 +565,19 @@ def main():
             os.unlink(filler)
             iptables("OUTPUT", *drop, add=False)
             iptables(*drop_in, add=False)
-        errors_before = journal_errors()
-        full = fault("outbox.dir full (tmpfs), portal away; then space and portal back",
-                     fill, free)
-        if journal_errors() == errors_before:
-            full.other.append("no journal error counted while the disk was full")
-        results.append(full)
 
-        results.append(crash(daemon))
+        def full_disk():
+            errors_before = journal_errors()
+            full = fault("outbox.dir full (tmpfs), portal away; then space and portal back",
+                         fill, free)
+            if journal_errors() == errors_before:
+                full.other.append("no journal error counted while the disk was full")
+            return full
+        run("disk", full_disk)
+        run("ocserv", lambda: ocserv_restart(ocs))
+        run("crash", lambda: crash(daemon))
     finally:
+        ocs.close()
         daemon.proc.send_signal(signal.SIGTERM)
         daemon.proc.wait()
         portal.proc.stdin.close()

@@ -26,17 +26,7 @@ if [ -n "${OCSERV_PREFIX:-}" ]; then
 		[ -x "$b" ] || { echo "e2e: $b is missing (OCSERV_PREFIX)" >&2; exit 1; }
 	done
 fi
-need=()
-for c in ocserv:ocserv openconnect:openconnect certtool:gnutls-bin ocpasswd:ocserv ip:iproute2 ping:iputils-ping; do
-	command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	echo "e2e: installing ${need[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-	# Debian starts ocserv on install; ours runs in a namespace with its own config.
-	systemctl disable --now ocserv >/dev/null 2>&1 || true
-fi
+tests/need.sh ocserv:ocserv openconnect:openconnect certtool:gnutls-bin ocpasswd:ocserv ip:iproute2 ping:iputils-ping
 ocserv_bin=${ocserv_bin:-$(command -v ocserv)} occtl_bin=${occtl_bin:-$(command -v occtl)}
 ocpasswd_bin=${ocpasswd_bin:-$(command -v ocpasswd)}
 ocserv_version=$("$ocserv_bin" --version 2>&1 | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -n1)
