@@ -3,7 +3,8 @@
 //! Where things are, in the order a connect request meets them:
 //! - [`cli`]: command-line entry points (`run`, `hook`, `check-config`, `status`, `version`);
 //! - [`config`]: the UCI configuration file, parsed, typed and validated;
-//! - [`authz`]: the decision input read from ocserv's script environment;
+//! - [`session`]: the decision input, a session event read from ocserv's script environment;
+//! - [`authz`]: the decision: local rules, the portal behind cache and breaker, the budget;
 //! - [`ipc`]: the local socket between the hook and the daemon;
 //! - [`json`]: strict JSON checking in front of nanoserde;
 //! - [`daemon`]: start-up, signals, reload and shutdown;
@@ -16,8 +17,14 @@
 //! - [`ocserv`]: ocserv's control socket and occtl's output formats;
 //! - [`services`]: the gRPC services the agent serves;
 //! - [`proto`]: the gRPC message types generated from `proto/`.
+//!
+//! And beneath them all: [`backoff`] (every retry's doubling wait and jitter), [`fsutil`] (atomic writes with backups, no symbolic link followed),
+//! [`offload`] (the thread for blocking file work), [`log_ring`] (recent log lines for
+//! StreamLogs), [`utc`] (calendar dates without libc's time functions), [`occtl_verbs`]
+//! (the occtl verbs, for the config and the runner).
 
 pub mod authz;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -31,12 +38,14 @@ pub mod log_limit;
 pub mod log_ring;
 pub mod logger;
 pub mod metrics;
+pub mod occtl_verbs;
 pub mod ocserv;
 pub mod offload;
 pub mod portal;
 pub mod proto;
 pub mod resilience;
 pub mod services;
+pub mod session;
 #[cfg(test)]
 pub mod testutil;
 pub mod utc;

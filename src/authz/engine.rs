@@ -12,20 +12,19 @@
 //! borrowed across an `.await`.
 
 use super::gate::{Gate, Outcome};
-use super::live::{self, Limit};
 use super::policy::{self, Local};
-use super::request::{Reason, SessionEvent};
 use super::sessions::{Session, Sessions};
 use crate::config::{Config, Verdict};
 use crate::grpc::client::Channel;
 use crate::ocserv::conf::ctl_socket;
 use crate::ocserv::ctl::Client;
+use crate::ocserv::live::{self, Limit};
 use crate::portal::auth::{self, Failure};
 use crate::resilience::breaker::{Breaker, Transition};
-use crate::resilience::breaker_settings;
 use crate::resilience::cache::CacheKey;
 use crate::resilience::clock::SystemClock;
 use crate::resilience::singleflight::SingleFlight;
+use crate::session::{Reason, SessionEvent};
 use async_io::Timer;
 use futures_lite::future;
 use std::cell::{Cell, RefCell};
@@ -103,7 +102,7 @@ impl Engine {
     /// An engine for `config`, asking the portal through `portal` when there is one.
     pub fn new(config: Rc<Config>, portal: Option<Channel>) -> Result<Engine, String> {
         let gate = Gate::new(&config.resilience)?;
-        let breaker = Breaker::new(breaker_settings(&config.resilience), SystemClock);
+        let breaker = Breaker::new(config.resilience.breaker(), SystemClock);
         breaker.set_on_change(|t: Transition| {
             log::warn!(
                 "portal circuit breaker: {} -> {}",
@@ -131,8 +130,7 @@ impl Engine {
         portal: Option<Option<Channel>>,
     ) -> Result<(), String> {
         self.gate.borrow_mut().reconfigure(&config.resilience)?;
-        self.breaker
-            .update_settings(breaker_settings(&config.resilience));
+        self.breaker.update_settings(config.resilience.breaker());
         if let Some(channel) = portal {
             *self.portal.borrow_mut() = channel.map(Rc::new);
             self.gate.borrow_mut().revoke(None);

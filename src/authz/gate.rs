@@ -20,7 +20,6 @@ use super::decision::{Decision, Source};
 use crate::config::Resilience;
 use crate::portal::auth::{Answer, Failure};
 use crate::resilience::cache::{CacheKey, DecisionCache, Kind, Stats};
-use crate::resilience::cache_settings;
 use crate::resilience::failmode::{FailPolicy, Fallback};
 use std::time::Instant;
 
@@ -39,8 +38,8 @@ impl Gate {
     /// A gate for `settings`; refused when they ask for fail-open in production without consent.
     pub fn new(settings: &Resilience) -> Result<Gate, String> {
         Ok(Gate {
-            fail: FailPolicy::new(settings).map_err(|e| e.to_string())?,
-            cache: DecisionCache::new(cache_settings(settings)),
+            fail: FailPolicy::new(settings.fail()).map_err(|e| e.to_string())?,
+            cache: DecisionCache::new(settings.cache()),
             epoch: 0,
         })
     }
@@ -48,8 +47,10 @@ impl Gate {
     /// Reloaded settings: the fail mode, and TTLs and capacity that apply to what is cached
     /// already. A refused fail mode changes nothing.
     pub fn reconfigure(&mut self, settings: &Resilience) -> Result<(), String> {
-        self.fail.update(settings).map_err(|e| e.to_string())?;
-        let c = cache_settings(settings);
+        self.fail
+            .update(settings.fail())
+            .map_err(|e| e.to_string())?;
+        let c = settings.cache();
         self.cache.update_ttls(c.allow_ttl, c.deny_ttl, c.stale_ttl);
         self.cache.resize(c.capacity);
         Ok(())

@@ -1,13 +1,13 @@
-//! Authorization of VPN sessions: the decision input (request.rs), the local rules (policy.rs),
-//! the sessions the agent admitted (sessions.rs), the portal's part of a decision (gate.rs)
-//! and the decision itself (engine.rs, decision.rs).
+//! Authorization of VPN sessions, from a [`crate::session::SessionEvent`] to a decision: the
+//! local rules (policy.rs), the sessions the agent admitted (sessions.rs), the portal's part of
+//! a decision behind the cache, coalescing and breaker (gate.rs), and the decision itself with
+//! its budget and effects (engine.rs, decision.rs). Counting a user's sessions in ocserv is
+//! [`crate::ocserv::live`].
 
 pub mod decision;
 pub mod engine;
 pub mod gate;
-pub mod live;
 pub mod policy;
-pub mod request;
 pub mod sessions;
 
 /// Drops cached decisions of a user (`Some`) or of everyone (`None`); returns how many. Handed

@@ -5,8 +5,8 @@
 //! file order, disabled ones skipped. Every criterion a rule gives must match; a criterion it
 //! leaves out matches everyone.
 
-use super::request::SessionEvent;
 use crate::config::{Policy, Rule, Verdict};
+use crate::session::SessionEvent;
 
 /// What the local rules say about one connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,8 +75,8 @@ fn describe(rule: &Rule) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::request::Reason;
     use crate::config::units::Cidr;
+    use crate::session::Reason;
 
     fn event(user: &str, group: &str, ip: &str) -> SessionEvent {
         let mut e = SessionEvent::for_test(Reason::Connect, 100, user);

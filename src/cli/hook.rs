@@ -12,10 +12,10 @@
 //! that answers has not failed in the way `hook_fallback` is meant for.
 
 use super::HookArgs;
-use crate::authz::request::{Reason, SessionEvent, VARIABLES};
 use crate::config::Verdict;
 use crate::ipc::client::{self, CallError};
 use crate::ipc::messages::{EventPayload, Reply, Request};
+use crate::session::{Reason, SessionEvent, VARIABLES};
 use std::process::ExitCode;
 
 /// ocserv admits a session only on exit status 0.

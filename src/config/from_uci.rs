@@ -80,7 +80,7 @@ pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
     let (s, label) = reader("portal");
     let portal = read_portal(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("resilience");
-    let resilience = read_resilience(SectionReader::new(&s, label, &mut problems));
+    let resilience = super::resilience::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("policy");
     let mut r = SectionReader::new(&s, label, &mut problems);
     let default = r.or("default", Verdict::Allow, parse_keyword);
@@ -193,49 +193,6 @@ fn read_portal(mut r: SectionReader) -> Portal {
     portal
 }
 
-fn read_resilience(mut r: SectionReader) -> Resilience {
-    let d = Resilience::default();
-    let any = |s: &str| duration_in(s, Duration::ZERO, Duration::from_secs(7 * 86400));
-    let positive = |s: &str| duration_in(s, Duration::from_millis(1), Duration::from_secs(86400));
-    let resilience = Resilience {
-        fail_mode: r.or("fail_mode", d.fail_mode, parse_keyword),
-        environment: r.or("environment", d.environment, parse_keyword),
-        allow_fail_open_in_production: r.or(
-            "allow_fail_open_in_production",
-            d.allow_fail_open_in_production,
-            parse_bool,
-        ),
-        breaker_failure_threshold: r.or(
-            "breaker_failure_threshold",
-            d.breaker_failure_threshold,
-            |s| number_in(s, 1, 10_000),
-        ),
-        breaker_interval: r.or("breaker_interval", d.breaker_interval, any),
-        breaker_timeout: r.or("breaker_timeout", d.breaker_timeout, positive),
-        breaker_max_timeout: r.or("breaker_max_timeout", d.breaker_max_timeout, positive),
-        breaker_failure_rate: r.or("breaker_failure_rate", d.breaker_failure_rate, |s| {
-            number_in(s, 0, 100)
-        }),
-        breaker_rate_window: r.or("breaker_rate_window", d.breaker_rate_window, |s| {
-            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-        breaker_rate_min_calls: r.or("breaker_rate_min_calls", d.breaker_rate_min_calls, |s| {
-            number_in(s, 1, 100_000)
-        }),
-        breaker_max_requests: r.or("breaker_max_requests", d.breaker_max_requests, |s| {
-            number_in(s, 1, 1000)
-        }),
-        cache_ttl: r.or("cache_ttl", d.cache_ttl, any),
-        cache_deny_ttl: r.or("cache_deny_ttl", d.cache_deny_ttl, any),
-        cache_stale_ttl: r.or("cache_stale_ttl", d.cache_stale_ttl, any),
-        cache_max_size: r.or("cache_max_size", d.cache_max_size, |s| {
-            number_in(s, 1, 1_000_000)
-        }),
-    };
-    r.finish();
-    resilience
-}
-
 fn read_rule(section: &Section, index: usize, problems: &mut Vec<Problem>) -> Rule {
     let label = match &section.name {
         Some(name) => format!("rule '{name}'"),
@@ -317,7 +274,7 @@ fn read_grpc(mut r: SectionReader) -> Grpc {
         }),
         allowed_command: r
             .list("allowed_command", |s| {
-                let verbs = crate::ocserv::occtl_cmd::VERBS;
+                let verbs = crate::occtl_verbs::VERBS;
                 verbs
                     .iter()
                     .find(|v| **v == s)
@@ -428,24 +385,9 @@ fn cross_checks(pkg: &Package, c: &mut Config, problems: &mut Vec<Problem>) {
         );
     }
 
-    let r = &c.resilience;
-    if r.breaker_max_timeout < r.breaker_timeout {
-        at(
-            "resilience",
-            "breaker_max_timeout",
-            "breaker_max_timeout must not be shorter than breaker_timeout".into(),
-        );
-    }
-    if r.fail_mode == FailMode::Open
-        && r.environment == Environment::Production
-        && !r.allow_fail_open_in_production
-    {
-        at(
-            "resilience",
-            "fail_mode",
-            "fail_mode 'open' admits every user while the portal is unreachable; it is refused with environment 'production' unless option allow_fail_open_in_production '1' is set".into(),
-        );
-    }
+    super::resilience::check(&c.resilience, &mut |option, message| {
+        at("resilience", option, message)
+    });
 
     if c.grpc.enabled {
         let g = &c.grpc;
@@ -520,7 +462,7 @@ fn line_of(pkg: &Package, kind: &str, option: &str) -> u32 {
         .map_or(0, |s| s.get(option).map_or(s.line, |o| o.line))
 }
 
-fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+pub(super) fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < min || d > max {
         return Err(format!(
@@ -532,7 +474,7 @@ fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String
     Ok(d)
 }
 
-fn number_in(s: &str, min: u32, max: u32) -> Result<u32, String> {
+pub(super) fn number_in(s: &str, min: u32, max: u32) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("'{s}' is not a whole number from {min} to {max}")),

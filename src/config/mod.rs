@@ -5,12 +5,14 @@
 
 mod from_uci;
 pub mod reader;
+mod resilience;
 pub mod schema;
 pub mod show;
 pub mod uci;
 pub mod uci_read;
 pub mod units;
 
+pub use resilience::{Environment, FailMode, Resilience};
 pub use schema::*;
 
 use std::fmt;

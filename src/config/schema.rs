@@ -1,6 +1,7 @@
 //! The typed configuration of package `ocserv-agent`, its defaults, and its rendering back to
 //! UCI (what `check-config` prints). Reading it from a file lives in `from_uci.rs`.
 
+use super::resilience::Resilience;
 use super::uci::{Opt, Package, Section, Value};
 use super::units::{format_bool, format_duration, format_mode, Cidr};
 use std::net::SocketAddr;
@@ -79,54 +80,6 @@ pub struct Portal {
     pub timeout: Duration,
     /// How often live sessions are put to ValidateSession; zero: never.
     pub validate_interval: Duration,
-}
-
-/// What to decide when the portal cannot answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailMode {
-    /// Allow, marked as a fallback decision.
-    Open,
-    /// Deny with a clear reason.
-    Close,
-    /// Serve a recent (bounded-stale) portal decision if there is one, else deny.
-    Stale,
-}
-
-/// Where the router runs; `production` refuses `fail_mode open` unless explicitly allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Environment {
-    Production,
-    Staging,
-    Development,
-}
-
-/// `config resilience 'resilience'`: circuit breaker, decision cache and fail mode.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Resilience {
-    pub fail_mode: FailMode,
-    pub environment: Environment,
-    pub allow_fail_open_in_production: bool,
-    /// Consecutive failures that open the breaker.
-    pub breaker_failure_threshold: u32,
-    /// Period after which closed-state counters reset; zero means never.
-    pub breaker_interval: Duration,
-    /// How long the breaker stays open before a probe (after the first trip).
-    pub breaker_timeout: Duration,
-    /// Longest open time after repeated trips (the open time doubles per trip up to this).
-    pub breaker_max_timeout: Duration,
-    /// Also trip when this percentage of calls failed within `breaker_rate_window`; 0 is off.
-    pub breaker_failure_rate: u32,
-    pub breaker_rate_window: Duration,
-    /// Calls within the window before the failure rate counts.
-    pub breaker_rate_min_calls: u32,
-    /// Probes allowed while half-open.
-    pub breaker_max_requests: u32,
-    pub cache_ttl: Duration,
-    pub cache_deny_ttl: Duration,
-    /// How long past expiry a decision may still be served, only while the portal fails.
-    pub cache_stale_ttl: Duration,
-    /// Entries; the cache allocates this many once at start.
-    pub cache_max_size: u32,
 }
 
 /// `config policy 'local'` plus the `config rule` sections: decisions without a portal.
@@ -282,27 +235,6 @@ impl Keyword for Verdict {
     const WHAT: &'static str = "action";
 }
 
-impl Keyword for FailMode {
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("open", FailMode::Open),
-        ("close", FailMode::Close),
-        ("stale", FailMode::Stale),
-        ("fail-open", FailMode::Open),
-        ("fail-close", FailMode::Close),
-        ("fail-stale", FailMode::Stale),
-    ];
-    const WHAT: &'static str = "fail mode";
-}
-
-impl Keyword for Environment {
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("production", Environment::Production),
-        ("staging", Environment::Staging),
-        ("development", Environment::Development),
-    ];
-    const WHAT: &'static str = "environment";
-}
-
 impl Keyword for log::LevelFilter {
     const WORDS: &'static [(&'static str, Self)] = &[
         ("error", log::LevelFilter::Error),
@@ -354,28 +286,6 @@ impl Default for Portal {
     }
 }
 
-impl Default for Resilience {
-    fn default() -> Resilience {
-        Resilience {
-            fail_mode: FailMode::Stale,
-            environment: Environment::Production,
-            allow_fail_open_in_production: false,
-            breaker_failure_threshold: 5,
-            breaker_interval: Duration::from_secs(60),
-            breaker_timeout: Duration::from_secs(30),
-            breaker_max_timeout: Duration::from_secs(300),
-            breaker_failure_rate: 0,
-            breaker_rate_window: Duration::from_secs(60),
-            breaker_rate_min_calls: 20,
-            breaker_max_requests: 1,
-            cache_ttl: Duration::from_secs(300),
-            cache_deny_ttl: Duration::from_secs(30),
-            cache_stale_ttl: Duration::from_secs(1800),
-            cache_max_size: 4096,
-        }
-    }
-}
-
 impl Default for Ocserv {
     fn default() -> Ocserv {
         Ocserv {
@@ -406,7 +316,7 @@ impl Default for Grpc {
             max_connections: 32,
             max_message_size: 4 << 20,
             request_budget: 8 << 20,
-            allowed_command: crate::ocserv::occtl_cmd::VERBS
+            allowed_command: crate::occtl_verbs::VERBS
                 .iter()
                 .map(|v| v.to_string())
                 .collect(),
@@ -464,10 +374,10 @@ pub const SINGLE_SECTIONS: &[(&str, &str)] = &[
 ];
 
 /// Builds one section for [`Config::to_package`].
-struct SectionWriter(Section);
+pub(super) struct SectionWriter(pub(super) Section);
 
 impl SectionWriter {
-    fn new(kind: &str, name: Option<&str>) -> Self {
+    pub(super) fn new(kind: &str, name: Option<&str>) -> Self {
         SectionWriter(Section {
             kind: kind.to_string(),
             name: name.map(str::to_string),
@@ -476,7 +386,7 @@ impl SectionWriter {
         })
     }
 
-    fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+    pub(super) fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
         self.0.options.push(Opt {
             name: name.to_string(),
             value: Value::Single(value.into()),
@@ -485,14 +395,22 @@ impl SectionWriter {
         self
     }
 
-    fn set_opt(&mut self, name: &str, value: Option<&impl AsRef<std::ffi::OsStr>>) -> &mut Self {
+    pub(super) fn set_opt(
+        &mut self,
+        name: &str,
+        value: Option<&impl AsRef<std::ffi::OsStr>>,
+    ) -> &mut Self {
         if let Some(v) = value {
             self.set(name, v.as_ref().to_string_lossy().into_owned());
         }
         self
     }
 
-    fn list(&mut self, name: &str, items: impl IntoIterator<Item = String>) -> &mut Self {
+    pub(super) fn list(
+        &mut self,
+        name: &str,
+        items: impl IntoIterator<Item = String>,
+    ) -> &mut Self {
         let items: Vec<String> = items.into_iter().collect();
         if !items.is_empty() {
             self.0.options.push(Opt {
@@ -513,7 +431,7 @@ impl Config {
     /// The effective configuration, defaults filled in, as a UCI package.
     pub fn to_package(&self) -> Package {
         let mut sections = Vec::new();
-        let (a, p, r) = (&self.agent, &self.portal, &self.resilience);
+        let (a, p) = (&self.agent, &self.portal);
 
         let mut s = SectionWriter::new("agent", Some("main"));
         s.set("id", a.id.as_str())
@@ -537,38 +455,7 @@ impl Config {
             .set("validate_interval", format_duration(p.validate_interval));
         sections.push(s.0);
 
-        let mut s = SectionWriter::new("resilience", Some("resilience"));
-        s.set("fail_mode", keyword_str(r.fail_mode))
-            .set("environment", keyword_str(r.environment))
-            .set(
-                "allow_fail_open_in_production",
-                format_bool(r.allow_fail_open_in_production),
-            )
-            .set(
-                "breaker_failure_threshold",
-                r.breaker_failure_threshold.to_string(),
-            )
-            .set("breaker_interval", format_duration(r.breaker_interval))
-            .set("breaker_timeout", format_duration(r.breaker_timeout))
-            .set(
-                "breaker_max_timeout",
-                format_duration(r.breaker_max_timeout),
-            )
-            .set("breaker_failure_rate", r.breaker_failure_rate.to_string())
-            .set(
-                "breaker_rate_window",
-                format_duration(r.breaker_rate_window),
-            )
-            .set(
-                "breaker_rate_min_calls",
-                r.breaker_rate_min_calls.to_string(),
-            )
-            .set("breaker_max_requests", r.breaker_max_requests.to_string())
-            .set("cache_ttl", format_duration(r.cache_ttl))
-            .set("cache_deny_ttl", format_duration(r.cache_deny_ttl))
-            .set("cache_stale_ttl", format_duration(r.cache_stale_ttl))
-            .set("cache_max_size", r.cache_max_size.to_string());
-        sections.push(s.0);
+        sections.push(super::resilience::write(&self.resilience));
 
         let mut s = SectionWriter::new("policy", Some("local"));
         s.set("default", keyword_str(self.policy.default));

@@ -8,8 +8,9 @@
 pub mod dispatch;
 pub mod heartbeat;
 
+use crate::backoff::backoff;
 use crate::config::{Config, Control};
-use crate::grpc::client::{backoff, CallOptions, Channel, Sender, Settings};
+use crate::grpc::client::{CallOptions, Channel, Sender, Settings};
 use crate::grpc::metadata::Metadata;
 use crate::grpc::status::{Code, Status};
 use crate::grpc::tls::TlsFiles;

@@ -20,7 +20,7 @@ impl Daemon {
         };
         let handlers = {
             let daemon = Rc::downgrade(self);
-            let revoke = super::revoker(&daemon);
+            let revoke = super::decide::revoker(&daemon);
             move || {
                 let config = daemon.upgrade().map(|d| d.config());
                 Handlers {

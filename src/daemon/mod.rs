@@ -7,24 +7,28 @@
 //!
 //! Everything runs on one thread (an `async-executor` LocalExecutor): on a router the work is
 //! small and a second core is better left to ocserv.
+//!
+//! Its parts: the hook's requests to decisions (decide.rs), the gRPC services and their
+//! endpoint (grpc.rs, endpoint.rs), reports and metrics (reporting.rs), the control stream
+//! (control.rs), ValidateSession sweeps (validate.rs) and `status` (status.rs).
 
 mod control;
+mod decide;
+mod endpoint;
+mod grpc;
 mod reporting;
 mod status;
 mod validate;
 
-use crate::authz::engine::{Budget, Engine};
-use crate::authz::request::{Reason, SessionEvent};
+use crate::authz::engine::Engine;
 use crate::config::{self, keyword_str, Config, LoadError};
 use crate::events::outbox::Outbox;
-use crate::grpc::listener::Endpoint;
-use crate::grpc::server::Router;
-use crate::ipc::messages::{Cleared, DecisionReply, EventPayload, Reply, Request};
-use crate::ipc::server::{BindError, Limits, Peer, Service, SocketServer};
+use crate::ipc::server::{BindError, Limits, SocketServer};
 use crate::logger;
 use async_executor::LocalExecutor;
 use async_io::Timer;
 use async_signal::{Signal, Signals};
+use endpoint::Endpoint;
 use futures_lite::{future, StreamExt};
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -41,7 +45,7 @@ pub enum StartError {
     Config(LoadError),
     Signals(std::io::Error),
     Socket(BindError),
-    Grpc(crate::grpc::listener::StartError),
+    Grpc(endpoint::StartError),
     /// The portal client could not be set up (its TLS files, mostly).
     Portal(String),
 }
@@ -174,109 +178,6 @@ impl Daemon {
             }
         }
     }
-
-    /// Decides an event from the hook within `budget`, logs the decision and reports it to the
-    /// portal (an allow comes back from the engine only while its asker still waits).
-    async fn event(&self, payload: &EventPayload, budget: &Budget<'_>) -> DecisionReply {
-        let lookup = |name: &str| payload.env.get(name).map(std::ffi::OsString::from);
-        let event = match SessionEvent::from_env(lookup) {
-            Ok(event) => event,
-            Err(e) => {
-                log::warn!("hook sent a malformed event: {e}");
-                return DecisionReply {
-                    allow: false,
-                    source: "local".into(),
-                    reason: format!("malformed event: {e}"),
-                };
-            }
-        };
-        let d = self.engine.decide(&event, budget).await;
-        if self.report(&event, d.allow) {
-            // The answer waits (within the budget) until the report is in the journal: the
-            // disk thread runs its jobs in order, so an empty job behind the append is done
-            // when the append is. A daemon killed right after answering then loses no report
-            // of an event the hook was answered for.
-            // (A full disk queue has the journal rewritten later instead: nothing to wait for.)
-            let written = async {
-                let _ = crate::offload::run(|| ()).await;
-                true
-            };
-            let late = async {
-                async_io::Timer::at(budget.deadline).await;
-                false
-            };
-            if !futures_lite::future::or(written, late).await {
-                log::warn!(
-                    "outbox: the report of session {} is not in the journal yet; answering anyway",
-                    event.id
-                );
-            }
-        }
-        let from = event
-            .ip_real
-            .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
-        if event.reason == Reason::Connect {
-            log::info!(
-                "connect of '{}' (session {}) from {from}: {} ({})",
-                event.username,
-                event.id,
-                if d.allow { "allowed" } else { "denied" },
-                d.reason
-            );
-        } else {
-            log::debug!(
-                "{} of '{}' (session {}): {}",
-                event.reason.as_str(),
-                event.username,
-                event.id,
-                d.reason
-            );
-        }
-        DecisionReply {
-            allow: d.allow,
-            source: d.source.as_str().to_string(),
-            reason: d.reason,
-        }
-    }
-}
-
-impl Service for Daemon {
-    /// The configured uids, and the daemon's own (such a peer could read our memory anyway).
-    fn peer_allowed(&self, uid: u32) -> bool {
-        uid == self.own_uid || self.config.borrow().agent.allowed_uid.contains(&uid)
-    }
-
-    /// The hook's own deadline and a second more: the daemon never gives up on a connection
-    /// before the hook does (a slow portal is bounded by portal.timeout < hook_timeout).
-    fn deadline(&self) -> Option<Duration> {
-        Some(self.config.borrow().agent.hook_timeout + Duration::from_secs(1))
-    }
-
-    async fn handle(&self, request: Request, peer: &Peer<'_>) -> Reply {
-        match request {
-            Request::Status => Reply::Status(Box::new(self.status())),
-            Request::Event(event) => {
-                let timeout = self.config.borrow().agent.hook_timeout;
-                let waiting = || peer.waiting();
-                let budget = Budget::within(timeout, &waiting);
-                Reply::Decision(self.event(&event, &budget).await)
-            }
-            Request::CacheClear(c) => {
-                // The same rule for a user name as DisconnectUser's.
-                let checked = match c.username.as_deref() {
-                    Some("") => Err(String::from("'' is not a user name")),
-                    Some(user) => crate::services::vpn::check_username(user).map_err(|s| s.message),
-                    None => Ok(()),
-                };
-                match checked {
-                    Ok(()) => Reply::Cleared(Cleared {
-                        dropped: self.engine.revoke(c.username.as_deref()),
-                    }),
-                    Err(why) => Reply::Error(why),
-                }
-            }
-        }
-    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -311,40 +212,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
     daemon.start_metrics();
     daemon.start_control();
     daemon.start_validation();
-    let grpc = if daemon.config().grpc.enabled {
-        let config = daemon.config();
-        let mut router = Router::new();
-        crate::services::agent::register(&mut router, daemon.started, health_probe(&daemon));
-        crate::services::logs::register(
-            &mut router,
-            &crate::log_ring::RECENT,
-            ocserv_settings(&daemon),
-        );
-        crate::services::vpn::register(
-            &mut router,
-            ctl_client(&daemon),
-            Rc::new(crate::ocserv::tun_counters),
-            revoker(&Rc::downgrade(&daemon)),
-        );
-        crate::services::notify::register(&mut router, decider(&daemon));
-        crate::services::command::register(&mut router, {
-            let daemon = Rc::downgrade(&daemon);
-            Rc::new(move || control::command_setup(daemon.upgrade().map(|d| d.config()).as_deref()))
-        });
-        crate::services::routes::register(&mut router, ocserv_settings(&daemon));
-        crate::services::config::register(&mut router, ocserv_settings(&daemon));
-        let endpoint = Endpoint::bind(&config.grpc, router).map_err(StartError::Grpc)?;
-        log::info!(
-            "grpc: serving agent.v1 on {} (mutual TLS)",
-            endpoint
-                .local_addr()
-                .map_or_else(|| config.grpc.listen.to_string(), |a| a.to_string())
-        );
-        Some(endpoint)
-    } else {
-        None
-    };
-    let grpc = Rc::new(grpc);
+    let grpc = Rc::new(grpc::start(&daemon)?);
     let active = Rc::new(Cell::new(0u32));
 
     let stopped_by = async_io::block_on(executor.run(async {
@@ -374,7 +242,7 @@ pub fn run(config_path: &Path) -> Result<(), StartError> {
                                 daemon.start_outbox();
                                 daemon.start_control();
                                 daemon.start_validation();
-                                reload_grpc(grpc.as_ref().as_ref(), &daemon.config());
+                                grpc::reload(grpc.as_ref().as_ref(), &daemon.config());
                             }
                         }
                         Ok(other) => return Some(other),
@@ -433,85 +301,6 @@ impl Daemon {
             })
             .detach();
     }
-}
-
-/// New certificates and allow-list for a running endpoint; enabling, disabling or moving it
-/// needs a restart.
-fn reload_grpc(endpoint: Option<&Endpoint>, config: &Config) {
-    match (endpoint, config.grpc.enabled) {
-        (Some(e), true) => e.reload(&config.grpc),
-        (None, false) => {}
-        _ => log::warn!("grpc.enabled changes take effect after a restart"),
-    }
-}
-
-/// The `config ocserv` section in force at the time of each call (a reload may change it).
-fn ocserv_settings(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> config::Ocserv> {
-    let daemon = Rc::downgrade(daemon);
-    Rc::new(move || {
-        daemon
-            .upgrade()
-            .map(|d| d.config().ocserv.clone())
-            .unwrap_or_default()
-    })
-}
-
-/// Where the health check looks for ocserv, from the configuration in force.
-fn health_probe(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::services::agent::Probe> {
-    let ocserv_now = ocserv_settings(daemon);
-    Rc::new(move || {
-        let ocserv = ocserv_now();
-        crate::services::agent::Probe {
-            ctl_socket: crate::ocserv::conf::ctl_socket(&ocserv),
-            config_dirs: vec![
-                ("per_user_dir", ocserv.per_user_dir),
-                ("per_group_dir", ocserv.per_group_dir),
-            ],
-            proc_dir: PathBuf::from("/proc"),
-        }
-    })
-}
-
-/// The hook's decision path, for events told over gRPC (NotifyConnect / NotifyDisconnect).
-fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
-    let daemon = Rc::downgrade(daemon);
-    Rc::new(move |env| {
-        let daemon = daemon.clone();
-        Box::pin(async move {
-            match daemon.upgrade() {
-                Some(d) => {
-                    // The caller's own deadline cancels this future; the engine keeps to the
-                    // hook's budget too, so a gRPC-told connect is decided as a hook's would be.
-                    let waiting = || true;
-                    let budget = Budget::within(d.config().agent.hook_timeout, &waiting);
-                    d.event(&EventPayload { env }, &budget).await
-                }
-                None => DecisionReply {
-                    allow: false,
-                    source: "local".into(),
-                    reason: "the daemon is stopping".into(),
-                },
-            }
-        })
-    })
-}
-
-/// Revocation of cached decisions, for whatever ends sessions or is told to forget.
-fn revoker(daemon: &std::rc::Weak<Daemon>) -> crate::authz::Revoke {
-    let daemon = daemon.clone();
-    Rc::new(move |user| daemon.upgrade().map_or(0, |d| d.engine.revoke(user)))
-}
-
-/// A control client for the ocserv the configuration in force names.
-fn ctl_client(daemon: &Rc<Daemon>) -> Rc<dyn Fn() -> crate::ocserv::ctl::Client> {
-    let ocserv_now = ocserv_settings(daemon);
-    Rc::new(move || {
-        let ocserv = ocserv_now();
-        crate::ocserv::ctl::Client::new(
-            crate::ocserv::conf::ctl_socket(&ocserv),
-            crate::ocserv::ctl::DEFAULT_TIMEOUT,
-        )
-    })
 }
 
 /// Waits until no local request and no gRPC connection is open, or [`DRAIN_TIME`] has passed.

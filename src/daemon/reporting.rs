@@ -2,8 +2,8 @@
 //! outbox and its delivery task) and the metrics (HTTP endpoint and textfile).
 
 use super::Daemon;
-use crate::authz::request::SessionEvent;
 use crate::events::outbox::{Outbox, Pushed};
+use crate::session::SessionEvent;
 use std::rc::Rc;
 use std::time::Duration;
 

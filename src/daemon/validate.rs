@@ -41,12 +41,12 @@ impl Daemon {
                         crate::ocserv::conf::ctl_socket(&config.ocserv),
                         DEFAULT_TIMEOUT,
                     );
-                    let revoke = super::revoker(&daemon);
+                    let revoke = super::decide::revoker(&daemon);
                     match crate::portal::validate::sweep(
                         &channel,
                         &ctl,
                         config.portal.timeout,
-                        &revoke,
+                        &*revoke,
                     )
                     .await
                     {

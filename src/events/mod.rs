@@ -6,7 +6,7 @@ pub mod journal;
 pub mod outbox;
 pub mod report;
 
-use crate::authz::request::{Reason, SessionEvent};
+use crate::session::{Reason, SessionEvent};
 use journal::{Event, Kind};
 use std::time::SystemTime;
 
@@ -19,7 +19,7 @@ pub fn from_session(event: &SessionEvent, allowed: bool, now: SystemTime) -> Opt
         _ => return None,
     };
     let text = |ip: Option<std::net::IpAddr>| ip.map(|i| i.to_string()).unwrap_or_default();
-    let stats = event.stats.unwrap_or(crate::authz::request::Stats {
+    let stats = event.stats.unwrap_or(crate::session::Stats {
         bytes_in: 0,
         bytes_out: 0,
         duration_secs: 0,
@@ -57,7 +57,7 @@ mod tests {
         assert_eq!(from_session(&c, true, now).unwrap().kind, Kind::Connect);
         assert!(from_session(&c, false, now).is_none());
         let mut d = SessionEvent::for_test(Reason::Disconnect, 1, "alice");
-        d.stats = Some(crate::authz::request::Stats {
+        d.stats = Some(crate::session::Stats {
             bytes_in: 5,
             bytes_out: 6,
             duration_secs: 7,

@@ -6,7 +6,8 @@
 
 use super::journal::{Event, Kind};
 use super::outbox::{Outbox, Settled};
-use crate::grpc::client::{spread_backoff, Channel};
+use crate::backoff::spread_backoff;
+use crate::grpc::client::Channel;
 use crate::grpc::status::{Code, Status};
 use crate::proto::vpn::v1::{
     ReportConnectRequest, ReportConnectResponse, ReportDisconnectRequest, ReportDisconnectResponse,

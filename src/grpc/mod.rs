@@ -10,7 +10,6 @@ mod dispatch;
 pub mod frame;
 pub mod io;
 pub mod keepalive;
-pub mod listener;
 pub mod metadata;
 pub mod reply;
 pub mod router;

@@ -1,5 +1,11 @@
-//! ocserv itself: its control socket (ctl.rs), the settings read from its ocserv.conf
-//! (conf.rs), occtl's output formats (occtl_fmt.rs), and which version runs (version.rs).
+//! ocserv itself, as the agent speaks to it and reads it:
+//! - its control socket: the client (ctl.rs), the TOP event stream (top.rs), a user's live
+//!   sessions counted and ended for `max_sessions` (live.rs), occtl's verbs run natively
+//!   (occtl_cmd.rs) and printed in occtl's formats (occtl_fmt/);
+//! - its files: settings read from ocserv.conf (conf.rs), per-user/group config files and the
+//!   UpdateConfig allow-list (conffile.rs), the main-config fragment (fragment.rs), its init
+//!   script for reloads (initscript.rs);
+//! - its log, read from syslog for StreamLogs (syslog.rs), and which version runs (version.rs).
 
 pub mod conf;
 pub mod conffile;
@@ -8,6 +14,7 @@ pub mod ctl;
 pub mod ctl_fake;
 pub mod fragment;
 pub mod initscript;
+pub mod live;
 pub mod occtl_cmd;
 pub mod occtl_fmt;
 pub mod syslog;

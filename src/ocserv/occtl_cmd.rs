@@ -89,18 +89,7 @@ pub fn verb(request: &Request) -> &'static str {
     }
 }
 
-/// Every verb, in `USAGE` order.
-pub const VERBS: &[&str] = &[
-    "show users",
-    "show status",
-    "show user",
-    "show id",
-    "show ip bans",
-    "disconnect user",
-    "disconnect id",
-    "unban ip",
-    "reload",
-];
+pub use crate::occtl_verbs::VERBS;
 
 /// A tun device's counters, as the formatter wants them.
 pub fn counters(dev: &str) -> Counters {

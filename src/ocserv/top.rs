@@ -80,7 +80,7 @@ impl Subscription {
     pub async fn next(&mut self) -> Update {
         let Some(top) = self.top.as_mut() else {
             if self.failures > 0 {
-                let wait = crate::grpc::client::backoff(
+                let wait = crate::backoff::backoff(
                     self.failures,
                     Duration::from_secs(1),
                     Duration::from_secs(30),

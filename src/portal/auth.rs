@@ -2,10 +2,10 @@
 //! failed call counts against the portal (`shared/spec/portal-protocol.md`, "What counts as a
 //! portal failure").
 
-use crate::authz::request::SessionEvent;
 use crate::grpc::client::{CallOptions, Channel};
 use crate::grpc::status::{Code, Status};
 use crate::proto::vpn::v1::{CheckPolicyRequest, CheckPolicyResponse};
+use crate::session::SessionEvent;
 use prost::Message;
 use std::time::{Duration, SystemTime};
 
@@ -161,7 +161,7 @@ pub fn classify(status: Status) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::request::Reason;
+    use crate::session::Reason;
 
     #[test]
     fn the_request_carries_all_seven_fields() {

@@ -69,7 +69,7 @@ pub async fn sweep(
     channel: &Channel,
     ctl: &Client,
     timeout: Duration,
-    revoke: &crate::authz::Revoke,
+    revoke: &dyn Fn(Option<&str>) -> u32,
 ) -> Result<Sweep, String> {
     let list = ctl
         .list()
@@ -87,7 +87,7 @@ pub async fn sweep(
             Ok(None) => {}
             Ok(Some(reason)) => {
                 revoke(Some(user));
-                match crate::authz::live::end(ctl, id).await {
+                match crate::ocserv::live::end(ctl, id).await {
                     Ok(true) => {
                         done.ended += 1;
                         log::info!("validate: ended session {id} of '{user}': {reason}");

@@ -26,6 +26,7 @@
 //! wrap, as monitoring counters may.
 
 use super::clock::Clock;
+use super::rate_window::RateWindow;
 use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -508,15 +509,12 @@ impl Inner {
         if self.trips_in_row <= 1 {
             return s.timeout;
         }
-        let doublings = (self.trips_in_row - 1).min(16);
-        let base = s.timeout.saturating_mul(1 << doublings);
+        let base = crate::backoff::step(self.trips_in_row, s.timeout, Duration::MAX);
         // xorshift32: fine for spreading retries, and the same on every target.
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 17;
         self.rng ^= self.rng << 5;
-        let permille = 900 + self.rng % 201; // 900..=1100
-        let jittered = base.saturating_mul(permille) / 1000;
-        jittered.min(cap)
+        crate::backoff::around(base, 100, self.rng).min(cap)
     }
 }
 
@@ -527,69 +525,6 @@ fn seed_from(now: Instant) -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     (addr ^ nanos.rotate_left(7)) | 1
-}
-
-/// Outcomes per time slice, for the failure-rate trip.
-struct RateWindow {
-    slice: Duration,
-    slice_start: Instant,
-    current: usize,
-    calls: [u32; SLICES],
-    failures: [u32; SLICES],
-}
-
-const SLICES: usize = 10;
-
-impl RateWindow {
-    fn new(rate: Option<&RateTrip>, now: Instant) -> RateWindow {
-        let window = rate.map_or(Duration::from_secs(1), |r| r.window);
-        RateWindow {
-            slice: (window / SLICES as u32).max(Duration::from_millis(1)),
-            slice_start: now,
-            current: 0,
-            calls: [0; SLICES],
-            failures: [0; SLICES],
-        }
-    }
-
-    fn clear(&mut self, now: Instant) {
-        self.calls = [0; SLICES];
-        self.failures = [0; SLICES];
-        self.slice_start = now;
-    }
-
-    fn advance(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.slice_start);
-        let steps = (elapsed.as_nanos() / self.slice.as_nanos()).min(SLICES as u128) as usize;
-        for _ in 0..steps {
-            self.current = (self.current + 1) % SLICES;
-            self.calls[self.current] = 0;
-            self.failures[self.current] = 0;
-        }
-        if steps > 0 {
-            self.slice_start = if steps == SLICES {
-                now
-            } else {
-                self.slice_start + self.slice * steps as u32
-            };
-        }
-    }
-
-    fn record(&mut self, now: Instant, failed: bool) {
-        self.advance(now);
-        self.calls[self.current] = self.calls[self.current].saturating_add(1);
-        if failed {
-            self.failures[self.current] = self.failures[self.current].saturating_add(1);
-        }
-    }
-
-    fn tripped(&self, rate: Option<&RateTrip>) -> bool {
-        let Some(rate) = rate else { return false };
-        let calls: u64 = self.calls.iter().map(|&c| u64::from(c)).sum();
-        let failures: u64 = self.failures.iter().map(|&c| u64::from(c)).sum();
-        calls >= u64::from(rate.min_calls.max(1))
-            && failures * 100 >= u64::from(rate.failure_percent) * calls
-    }
 }
 
 /// Leave to make one call; report how it ended with [`Permit::success`], [`Permit::failure`] or

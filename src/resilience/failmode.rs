@@ -9,13 +9,50 @@
 //! by the config loader and again here, so no code path can switch a production router to
 //! fail-open silently. The mode can change at run time (config reload).
 
-pub use crate::config::FailMode;
-use crate::config::{parse_keyword, Environment, Resilience};
 use std::fmt;
 
-/// Parses `open|close|stale` and `fail-open|fail-close|fail-stale`; anything else is an error.
-pub fn parse(text: &str) -> Result<FailMode, String> {
-    parse_keyword(text)
+/// What to decide when the portal cannot answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailMode {
+    /// Allow, marked as a fallback decision.
+    Open,
+    /// Deny with a clear reason.
+    Close,
+    /// Serve a recent (bounded-stale) portal decision if there is one, else deny.
+    Stale,
+}
+
+/// Where the router runs; `production` refuses `fail_mode open` unless explicitly allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Production,
+    Staging,
+    Development,
+}
+
+/// What the configuration says of fail modes (`config resilience`, read by config/).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub mode: FailMode,
+    pub environment: Environment,
+    /// `allow_fail_open_in_production`.
+    pub allow_open_in_production: bool,
+}
+
+impl Settings {
+    /// The production rule, in its one place: `open` in `production` is refused unless
+    /// explicitly allowed. The config loader asks it (a problem in the file) and so does
+    /// [`FailPolicy`] (no code path switches a production router to fail-open silently).
+    pub fn check(&self) -> Result<(), FailOpenRefused> {
+        if self.mode == FailMode::Open
+            && self.environment == Environment::Production
+            && !self.allow_open_in_production
+        {
+            Err(FailOpenRefused)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// The fallback decision.
@@ -54,17 +91,17 @@ pub struct FailPolicy {
 }
 
 impl FailPolicy {
-    pub fn new(settings: &Resilience) -> Result<FailPolicy, FailOpenRefused> {
-        guard(settings)?;
+    pub fn new(settings: Settings) -> Result<FailPolicy, FailOpenRefused> {
+        settings.check()?;
         Ok(FailPolicy {
-            mode: settings.fail_mode,
+            mode: settings.mode,
         })
     }
 
     /// Switches mode at run time; a refused change keeps the current mode.
-    pub fn update(&mut self, settings: &Resilience) -> Result<(), FailOpenRefused> {
-        guard(settings)?;
-        self.mode = settings.fail_mode;
+    pub fn update(&mut self, settings: Settings) -> Result<(), FailOpenRefused> {
+        settings.check()?;
+        self.mode = settings.mode;
         Ok(())
     }
 
@@ -85,67 +122,30 @@ impl FailPolicy {
     }
 }
 
-fn guard(s: &Resilience) -> Result<(), FailOpenRefused> {
-    if s.fail_mode == FailMode::Open
-        && s.environment == Environment::Production
-        && !s.allow_fail_open_in_production
-    {
-        Err(FailOpenRefused)
-    } else {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(mode: FailMode, env: Environment, allow: bool) -> Resilience {
-        Resilience {
-            fail_mode: mode,
-            environment: env,
-            allow_fail_open_in_production: allow,
-            ..Resilience::default()
-        }
-    }
-
-    #[test]
-    fn parses_both_spellings_and_nothing_else() {
-        for (text, mode) in [
-            ("open", FailMode::Open),
-            ("fail-open", FailMode::Open),
-            ("close", FailMode::Close),
-            ("fail-close", FailMode::Close),
-            ("stale", FailMode::Stale),
-            ("fail-stale", FailMode::Stale),
-        ] {
-            assert_eq!(parse(text), Ok(mode));
-        }
-        for bad in [
-            "",
-            "closed",
-            "Open",
-            "fail_open",
-            "failopen",
-            "allow",
-            "deny",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+    fn settings(mode: FailMode, environment: Environment, allow: bool) -> Settings {
+        Settings {
+            mode,
+            environment,
+            allow_open_in_production: allow,
         }
     }
 
     #[test]
     fn each_mode_decides() {
-        let open = FailPolicy::new(&settings(FailMode::Open, Environment::Staging, false)).unwrap();
+        let open = FailPolicy::new(settings(FailMode::Open, Environment::Staging, false)).unwrap();
         assert_eq!(open.decide::<u8>(|| panic!("not asked")), Fallback::Allow);
         let close =
-            FailPolicy::new(&settings(FailMode::Close, Environment::Production, false)).unwrap();
+            FailPolicy::new(settings(FailMode::Close, Environment::Production, false)).unwrap();
         assert_eq!(
             close.decide::<u8>(|| panic!("not asked")),
             Fallback::Deny(DENY_CLOSED)
         );
         let stale =
-            FailPolicy::new(&settings(FailMode::Stale, Environment::Production, false)).unwrap();
+            FailPolicy::new(settings(FailMode::Stale, Environment::Production, false)).unwrap();
         assert_eq!(stale.decide(|| Some(&7)), Fallback::Stale(&7));
         assert_eq!(stale.decide::<u8>(|| None), Fallback::Deny(DENY_NO_STALE));
     }
@@ -153,24 +153,22 @@ mod tests {
     #[test]
     fn open_in_production_needs_consent() {
         assert_eq!(
-            FailPolicy::new(&settings(FailMode::Open, Environment::Production, false)),
+            FailPolicy::new(settings(FailMode::Open, Environment::Production, false)),
             Err(FailOpenRefused)
         );
-        assert!(FailPolicy::new(&settings(FailMode::Open, Environment::Production, true)).is_ok());
-        assert!(
-            FailPolicy::new(&settings(FailMode::Open, Environment::Development, false)).is_ok()
-        );
+        assert!(FailPolicy::new(settings(FailMode::Open, Environment::Production, true)).is_ok());
+        assert!(FailPolicy::new(settings(FailMode::Open, Environment::Development, false)).is_ok());
     }
 
     #[test]
     fn the_mode_changes_at_run_time_and_a_refused_change_keeps_the_old_one() {
         let mut p =
-            FailPolicy::new(&settings(FailMode::Stale, Environment::Production, false)).unwrap();
-        p.update(&settings(FailMode::Close, Environment::Production, false))
+            FailPolicy::new(settings(FailMode::Stale, Environment::Production, false)).unwrap();
+        p.update(settings(FailMode::Close, Environment::Production, false))
             .unwrap();
         assert_eq!(p.mode(), FailMode::Close);
         assert_eq!(
-            p.update(&settings(FailMode::Open, Environment::Production, false)),
+            p.update(settings(FailMode::Open, Environment::Production, false)),
             Err(FailOpenRefused)
         );
         assert_eq!(p.mode(), FailMode::Close);

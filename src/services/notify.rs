@@ -4,13 +4,13 @@
 //! connect reported both ways is decided twice but admitted and reported once (the outbox
 //! drops the repeat). Both change the session table, so only allow-listed clients may call.
 
-use crate::authz::request::SessionEvent;
 use crate::grpc::server::Router;
 use crate::grpc::status::{Code, Status};
 use crate::ipc::messages::DecisionReply;
 use crate::proto::agent::v1::{
     NotifyConnectRequest, NotifyConnectResponse, NotifyDisconnectRequest, NotifyDisconnectResponse,
 };
+use crate::session::SessionEvent;
 use bytes::Bytes;
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};

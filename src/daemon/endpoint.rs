@@ -2,11 +2,11 @@
 //! (re-read on SIGHUP; a bad new certificate keeps the old one and says why), the allow-list
 //! of client identities, and the accept loop.
 
-use super::admission::{self, Admission};
-use super::budget::{Budget, Share};
-use super::server::{accept_tls, serve_tls, InForce, Router, Settings, Shutdown};
-use super::tls::{server_config, TlsError, TlsFiles};
 use crate::config::Grpc;
+use crate::grpc::admission::{self, Admission};
+use crate::grpc::budget::{Budget, Share};
+use crate::grpc::server::{accept_tls, serve_tls, InForce, Router, Settings, Shutdown};
+use crate::grpc::tls::{server_config, TlsError, TlsFiles};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use rustls::ServerConfig;
