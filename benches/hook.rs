@@ -9,9 +9,9 @@
 use async_executor::LocalExecutor;
 use async_io::Async;
 use bytes::Bytes;
-use ocserv_agent::grpc::budget::{Budget, Share};
 use ocserv_agent::grpc::server::{serve_connection, InForce, Router, Settings, Shutdown};
-use ocserv_agent::grpc::tls::{server_config, TlsFiles};
+use ocserv_agent::grpc::{server_config, TlsFiles};
+use ocserv_agent::grpc::{Budget, Share};
 use ocserv_agent::proto::vpn::v1::{CheckPolicyResponse, ReportConnectResponse};
 use prost::Message;
 use std::net::TcpListener;

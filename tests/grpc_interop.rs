@@ -43,7 +43,7 @@ fn our_client(
     ocserv_agent::grpc::client::CallOptions,
 ) {
     use ocserv_agent::grpc::client::{CallOptions, Channel, Settings};
-    use ocserv_agent::grpc::tls::{client_config, TlsFiles};
+    use ocserv_agent::grpc::{client_config, TlsFiles};
     let tls = client_config(
         TlsFiles {
             ca: &pki.join("ca.pem"),
@@ -143,7 +143,7 @@ fn sigterm_with_grpc_enabled_stops_cleanly() {
 /// against the real daemon.
 #[test]
 fn logs_are_for_allow_listed_clients_only() {
-    use ocserv_agent::grpc::status::Code;
+    use ocserv_agent::grpc::Code;
 
     use ocserv_agent::proto::agent::v1::{HealthCheckRequest, LogStreamRequest};
     use prost::Message;
@@ -231,7 +231,7 @@ fn failed_handshakes_are_logged_once_per_interval() {
 /// connection gets GOAWAY, and its next call is judged by the list in force.
 #[test]
 fn a_reload_applies_the_allow_list_to_open_connections() {
-    use ocserv_agent::grpc::status::Code;
+    use ocserv_agent::grpc::Code;
 
     let dir = TempDir::new("grpc-reload-allow");
     let pki = certs(&dir);

@@ -10,12 +10,12 @@ use async_io::{Async, Timer};
 use bytes::Bytes;
 use common::grpc::{certs, python, Portal};
 use common::TempDir;
-use ocserv_agent::grpc::budget::{Budget, Share};
 use ocserv_agent::grpc::client::{CallOptions, Channel, Settings as ClientSettings};
-use ocserv_agent::grpc::metadata::{Metadata, Value};
 use ocserv_agent::grpc::server::{serve_connection, InForce, Router, Settings, Shutdown};
-use ocserv_agent::grpc::status::{Code, Status};
-use ocserv_agent::grpc::tls::{client_config, server_config, TlsFiles};
+use ocserv_agent::grpc::{client_config, server_config, TlsFiles};
+use ocserv_agent::grpc::{Budget, Share};
+use ocserv_agent::grpc::{Code, Status};
+use ocserv_agent::grpc::{Metadata, Value};
 use ocserv_agent::proto::agent::v1::ServerMessage;
 use ocserv_agent::proto::agent::v1::{agent_message, server_message, AgentMessage, Heartbeat};
 use prost::Message;
@@ -125,7 +125,7 @@ fn grpcio_streams_against_our_server() {
         // later than 10 s is the likely cause (the log above now shows the server's reason).
         // Keepalive itself is tested in src/grpc/server_tests.rs.
         let settings = Rc::new(Settings {
-            keepalive: ocserv_agent::grpc::keepalive::Keepalive {
+            keepalive: ocserv_agent::grpc::Keepalive {
                 interval: Duration::from_secs(30),
                 timeout: Duration::from_secs(60),
             },

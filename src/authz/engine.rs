@@ -347,7 +347,7 @@ impl Engine {
                         // A deadline we shortened to fit the budget says little of the portal.
                         Err(Failure::Broken(s))
                             if timeout < configured
-                                && s.code == crate::grpc::status::Code::DeadlineExceeded =>
+                                && s.code == crate::grpc::Code::DeadlineExceeded =>
                         {
                             permit.ignore()
                         }

@@ -12,7 +12,7 @@
 
 use super::*;
 use crate::config::{Environment, FailMode};
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::portal::auth::{answer, classify};
 use crate::proto::vpn::v1::CheckPolicyResponse;
 use prost::Message;

@@ -7,7 +7,7 @@
 
 use crate::authz::Revoke;
 use crate::config::Ocserv;
-use crate::grpc::status::Status;
+use crate::grpc::Status;
 use crate::ocserv::ctl::{Client, DEFAULT_TIMEOUT};
 use crate::proto::agent::v1::{
     server_message::Payload, CommandRequest, ConfigUpdate, ConfigUpdateRequest, ControlAction,

@@ -3,10 +3,10 @@
 //! of client identities, and the accept loop.
 
 use crate::config::Grpc;
-use crate::grpc::admission::{self, Admission};
-use crate::grpc::budget::{Budget, Share};
+use crate::grpc::server::admission::{self, Admission};
 use crate::grpc::server::{accept_tls, serve_tls, InForce, Router, Settings, Shutdown};
-use crate::grpc::tls::{server_config, TlsError, TlsFiles};
+use crate::grpc::{server_config, TlsError, TlsFiles};
+use crate::grpc::{Budget, Share};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use rustls::ServerConfig;

@@ -8,7 +8,7 @@ use super::journal::{Event, Kind};
 use super::outbox::{Outbox, Settled};
 use crate::backoff::spread_backoff;
 use crate::grpc::client::Channel;
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::proto::vpn::v1::{
     ReportConnectRequest, ReportConnectResponse, ReportDisconnectRequest, ReportDisconnectResponse,
     SessionStats,

@@ -2,10 +2,10 @@
 //! through a loopback proxy that can make the connections it carries go silent for good while
 //! new ones pass (a NAT mapping that expired, a partition that healed for new flows only).
 
-use super::client::CallOptions;
-use super::server::Settings;
-use super::status::Code;
 use super::stream_tests::Harness;
+use crate::grpc::client::CallOptions;
+use crate::grpc::server::Settings;
+use crate::grpc::wire::status::Code;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -122,7 +122,9 @@ fn a_connection_gone_silent_is_replaced_at_the_next_call_and_closed() {
         );
         assert_eq!(proxy.accepted.load(Ordering::SeqCst), 2);
         // The silent one got its PING, no PONG, and was closed by the client.
-        let until = Instant::now() + super::keepalive::PROBE_TIMEOUT + Duration::from_secs(2);
+        let until = Instant::now()
+            + crate::grpc::transport::keepalive::PROBE_TIMEOUT
+            + Duration::from_secs(2);
         while proxy.closed_by_client.load(Ordering::SeqCst) == 0 {
             assert!(
                 Instant::now() < until,

@@ -1,13 +1,13 @@
 //! Streaming calls and metadata, our client against our server over real TCP and mutual TLS.
 //! (tests/grpc_interop.rs checks each side against grpcio.)
 
-use super::budget::{Budget, Share};
-use super::client::{CallOptions, Channel, Settings as ClientSettings};
-use super::keepalive::Keepalive;
-use super::metadata::{Metadata, Value};
-use super::server::{serve_connection, Router, Settings, Shutdown};
-use super::status::{Code, Status};
-use super::tls::test_configs;
+use crate::grpc::client::{CallOptions, Channel, Settings as ClientSettings};
+use crate::grpc::server::{serve_connection, Router, Settings, Shutdown};
+use crate::grpc::transport::keepalive::Keepalive;
+use crate::grpc::transport::tls::test_configs;
+use crate::grpc::wire::budget::{Budget, Share};
+use crate::grpc::wire::metadata::{Metadata, Value};
+use crate::grpc::wire::status::{Code, Status};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use bytes::Bytes;
@@ -400,7 +400,7 @@ fn client_keepalive_gives_up_on_a_server_that_stops_answering() {
             .accept(tcp)
             .await
             .unwrap();
-        let connection = h2::server::handshake(super::io::TokioIo(tls))
+        let connection = h2::server::handshake(crate::grpc::transport::io::TokioIo(tls))
             .await
             .unwrap();
         future::pending::<()>().await;

@@ -3,7 +3,7 @@
 //! portal failure").
 
 use crate::grpc::client::{CallOptions, Channel};
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::proto::vpn::v1::{CheckPolicyRequest, CheckPolicyResponse};
 use crate::session::SessionEvent;
 use prost::Message;

@@ -5,7 +5,7 @@ pub mod validate;
 
 use crate::config::{Config, Portal};
 use crate::grpc::client::{Channel, Settings};
-use crate::grpc::tls::{client_config, TlsFiles};
+use crate::grpc::{client_config, TlsFiles};
 use async_executor::LocalExecutor;
 
 /// A channel to the configured portal; `Ok(None)` when the portal is disabled. Errors name the
@@ -71,7 +71,7 @@ mod tests {
     use std::time::Duration;
 
     fn enabled(timeout: Duration) -> Config {
-        let pki = crate::grpc::tls::test_certs();
+        let pki = crate::grpc::test_certs();
         let mut config = crate::config::parse(b"").unwrap();
         config.portal = Portal {
             enabled: true,

@@ -7,7 +7,7 @@
 //! session as it is (the fail-safe side for users already admitted).
 
 use crate::grpc::client::{CallOptions, Channel};
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::ocserv::ctl::Client;
 use crate::proto::ocserv::ctl::UserInfoRep;
 use crate::proto::vpn::v1::{ValidateSessionRequest, ValidateSessionResponse};

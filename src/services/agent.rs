@@ -5,7 +5,7 @@
 //! `checks` says what each one found.
 
 use crate::grpc::server::{Access, Router};
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::ocserv::ctl::Client;
 use crate::proto::agent::v1::{HealthCheckRequest, HealthCheckResponse};
 use bytes::Bytes;

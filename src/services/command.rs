@@ -5,7 +5,7 @@
 //! Allow-listed clients only: several verbs disconnect users.
 
 use crate::grpc::server::Router;
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::ocserv::ctl::Client;
 use crate::ocserv::occtl_cmd::{execute, parse, verb, FAILED};
 use crate::proto::agent::v1::{CommandRequest, CommandResponse};

@@ -5,9 +5,9 @@
 //! syslog to read they answer UNAVAILABLE, saying what was looked for.
 
 use crate::config::Ocserv;
-use crate::grpc::reply::{Requests, Responses};
 use crate::grpc::server::{Call, Router};
-use crate::grpc::status::{Code, Status};
+use crate::grpc::server::{Requests, Responses};
+use crate::grpc::{Code, Status};
 use crate::log_ring::{Line, LogRing};
 use crate::ocserv::syslog;
 use crate::proto::agent::v1::{LogEntry, LogStreamRequest};

@@ -5,7 +5,7 @@
 //! drops the repeat). Both change the session table, so only allow-listed clients may call.
 
 use crate::grpc::server::Router;
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::ipc::messages::DecisionReply;
 use crate::proto::agent::v1::{
     NotifyConnectRequest, NotifyConnectResponse, NotifyDisconnectRequest, NotifyDisconnectResponse,

@@ -5,7 +5,7 @@
 
 use crate::config::Ocserv;
 use crate::grpc::server::Router;
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::ocserv::conf::ctl_socket;
 use crate::ocserv::conffile::{self, ConfError, Directive};
 use crate::ocserv::ctl::{Client, DEFAULT_TIMEOUT};

@@ -4,7 +4,7 @@
 //! reply). The other methods arrive with the management work of #7 and answer UNIMPLEMENTED.
 
 use crate::grpc::server::Router;
-use crate::grpc::status::{Code, Status};
+use crate::grpc::{Code, Status};
 use crate::ocserv::ctl::{Client, CtlError};
 use crate::proto::agent::v1::{
     DisconnectUserRequest, DisconnectUserResponse, GetActiveSessionsRequest,

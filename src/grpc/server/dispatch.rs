@@ -5,14 +5,15 @@
 //! Whatever ends the call first wins; the handler's future is then dropped, which is how a
 //! reset or an expired deadline cancels it.
 
-use super::body::Incoming;
-use super::budget::Share;
-use super::metadata::Metadata;
-use super::reply::{send_http_error, send_status, Reply, Requests, Responses};
-use super::router::{Access, Call, Method, ReplyMetadata, Router};
-use super::server::{Settings, Shutdown};
-use super::status::{Code, Status};
-use super::x509::Identities;
+use super::settings::{Settings, Shutdown};
+use crate::grpc::server::reply::ReplyMetadata;
+use crate::grpc::server::reply::{send_http_error, send_status, Reply, Requests, Responses};
+use crate::grpc::server::router::{Access, Call, Method, Router};
+use crate::grpc::transport::x509::Identities;
+use crate::grpc::wire::body::Incoming;
+use crate::grpc::wire::budget::Share;
+use crate::grpc::wire::metadata::Metadata;
+use crate::grpc::wire::status::{Code, Status};
 use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::future;
@@ -189,7 +190,7 @@ fn prepare(
     }
     let deadline = match headers.get("grpc-timeout") {
         // At most 99,999,999 hours; a deadline past what the clock can hold means none.
-        Some(v) => Instant::now().checked_add(super::timeout::parse(v.as_bytes())?),
+        Some(v) => Instant::now().checked_add(crate::grpc::wire::timeout::parse(v.as_bytes())?),
         // A unary call without a deadline still gets one: a handler stuck on a dead ocserv
         // socket must not hold a stream slot forever.
         None => match method {

@@ -1,10 +1,14 @@
 //! Server tests in one process: a real TCP listener, real mutual TLS, and an h2 client.
 
 use super::*;
-use crate::grpc::budget::Budget;
-use crate::grpc::frame::Decoder;
-use crate::grpc::status::{Code, Status};
-use crate::grpc::tls::{client_config, server_config, test_certs, test_configs, TlsFiles};
+use crate::grpc::server::{Access, Call, InForce, Router, Settings, Shutdown};
+use crate::grpc::transport::keepalive::Keepalive;
+use crate::grpc::transport::tls::{
+    client_config, server_config, test_certs, test_configs, TlsFiles,
+};
+use crate::grpc::wire::budget::Budget;
+use crate::grpc::wire::frame::{self, Decoder};
+use crate::grpc::wire::status::{Code, Status};
 use bytes::{Bytes, BytesMut};
 use futures_rustls::TlsConnector;
 use h2::client::SendRequest;
@@ -40,7 +44,7 @@ impl Seen {
     fn message(&self) -> String {
         let map = self.trailers.as_ref().unwrap_or(&self.headers);
         map.get("grpc-message")
-            .map(|v| crate::grpc::status::decode_message(v.as_bytes()))
+            .map(|v| crate::grpc::wire::status::decode_message(v.as_bytes()))
             .unwrap_or_default()
     }
 }

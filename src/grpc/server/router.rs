@@ -5,12 +5,12 @@
 //! handler decides how many it reads and sends, [`Requests::single`] enforces "exactly one"
 //! for server-streaming methods).
 
-use super::metadata::Metadata;
-use super::reply::{Requests, Responses};
-use super::status::Status;
-use super::x509::Identities;
+use crate::grpc::server::reply::{ReplyMetadata, Requests, Responses};
+use crate::grpc::transport::x509::Identities;
+use crate::grpc::wire::metadata::Metadata;
+use crate::grpc::wire::status::Status;
 use bytes::Bytes;
-use std::cell::{RefCell, RefMut};
+use std::cell::RefMut;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -62,13 +62,6 @@ pub struct Call {
     pub(crate) reply: Rc<ReplyMetadata>,
 }
 
-/// Custom metadata a handler sends back.
-#[derive(Debug, Default)]
-pub(crate) struct ReplyMetadata {
-    pub headers: RefCell<Metadata>,
-    pub trailers: RefCell<Metadata>,
-}
-
 impl Call {
     /// Metadata for the response headers. They leave with the first response message (unary:
     /// when the handler returns), so later changes are not sent.
@@ -79,7 +72,7 @@ impl Call {
             Ok(())
         } else {
             Err(Status::new(
-                crate::grpc::status::Code::PermissionDenied,
+                crate::grpc::wire::status::Code::PermissionDenied,
                 format!("{} is not on grpc.allowed_client", self.peer),
             ))
         }

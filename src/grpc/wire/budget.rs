@@ -9,7 +9,7 @@
 //! RESOURCE_EXHAUSTED (waiting could deadlock: every stream holding part of what the others
 //! need); the charge goes back when the message is handed out or its stream ends.
 
-use super::status::{Code, Status};
+use crate::grpc::wire::status::{Code, Status};
 use std::cell::Cell;
 use std::rc::Rc;
 

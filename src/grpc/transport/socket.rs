@@ -43,10 +43,6 @@ impl Socket {
             ..Socket::new(io)
         }
     }
-
-    pub fn get_ref(&self) -> &TcpStream {
-        self.io.get_ref()
-    }
 }
 
 impl AsyncRead for Socket {

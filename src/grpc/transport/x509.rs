@@ -250,7 +250,7 @@ mod tests {
     use rustls::pki_types::CertificateDer;
 
     fn certs() -> std::path::PathBuf {
-        crate::grpc::tls::test_certs()
+        crate::grpc::transport::tls::test_certs()
     }
 
     fn der(name: &str) -> Vec<u8> {

@@ -6,9 +6,9 @@
 //! window (and h2's bounded send buffer) has room, so a slow peer slows the writer instead of
 //! growing a queue.
 
-use super::budget::{Charge, Share};
-use super::frame::{self, Decoder};
-use super::status::{Code, Status};
+use crate::grpc::wire::budget::{Charge, Share};
+use crate::grpc::wire::frame::{self, Decoder};
+use crate::grpc::wire::status::{Code, Status};
 use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 use h2::{RecvStream, SendStream};

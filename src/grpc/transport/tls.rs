@@ -168,10 +168,10 @@ fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
             path: path.to_path_buf(),
             error,
         };
-        match super::x509::is_ca(&cert) {
+        match crate::grpc::transport::x509::is_ca(&cert) {
             Ok(true) => {}
             Ok(false) => {
-                let who = super::x509::identities(&cert)
+                let who = crate::grpc::transport::x509::identities(&cert)
                     .map(|ids| ids.to_string())
                     .unwrap_or_default();
                 return Err(bad(format!(

@@ -4,9 +4,9 @@
 //! Dropping both halves before the call has ended resets the stream (CANCEL): that is how a
 //! caller cancels. The call's deadline bounds every wait on either half.
 
-use super::body::{stream_error, Incoming, Outgoing};
-use super::metadata::Metadata;
-use super::status::{Code, Status};
+use crate::grpc::wire::body::{stream_error, Incoming, Outgoing};
+use crate::grpc::wire::metadata::Metadata;
+use crate::grpc::wire::status::{Code, Status};
 use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::future;

@@ -4,15 +4,22 @@
 //! Response headers go out lazily, with the first message, so that a call failing before it
 //! has said anything becomes a trailers-only response (one HEADERS frame), as gRPC wants.
 
-use super::body::{stream_error, Incoming, Outgoing};
-use super::router::ReplyMetadata;
-use super::status::{encode_message, Code, Status};
+use crate::grpc::wire::body::{stream_error, Incoming, Outgoing};
+use crate::grpc::wire::metadata::Metadata;
+use crate::grpc::wire::status::{encode_message, Code, Status};
 use bytes::Bytes;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::task::{Context, Poll};
+
+/// Custom metadata a handler sends back.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyMetadata {
+    pub headers: RefCell<Metadata>,
+    pub trailers: RefCell<Metadata>,
+}
 
 /// The request messages of a call, in order.
 pub struct Requests {

@@ -7,14 +7,14 @@
 //! expired deadline is DEADLINE_EXCEEDED. While the backoff runs, calls fail at once with
 //! UNAVAILABLE instead of each waiting for a connect timeout: the hook's deadline is short.
 
-use super::body::Outgoing;
-use super::client_call::{before, OpenCall};
-pub use super::client_call::{CallOptions, Receiver, Response, Sender};
-use super::frame;
-use super::io::TokioIo;
-use super::keepalive::{self, Keepalive, Probe};
-use super::socket::Socket;
-use super::status::{Code, Status};
+use crate::grpc::client::call::{before, OpenCall};
+pub use crate::grpc::client::call::{CallOptions, Receiver, Response, Sender};
+use crate::grpc::transport::io::TokioIo;
+use crate::grpc::transport::keepalive::{self, Keepalive, Probe};
+use crate::grpc::transport::socket::Socket;
+use crate::grpc::wire::body::Outgoing;
+use crate::grpc::wire::frame;
+use crate::grpc::wire::status::{Code, Status};
 use async_executor::LocalExecutor;
 use async_io::{Async, Timer};
 use bytes::Bytes;
@@ -226,7 +226,7 @@ impl Channel {
             .map_err(|e| Status::new(Code::Internal, format!("bad request for {path}: {e}")))?;
         if let Some(at) = deadline {
             let left = at.saturating_duration_since(Instant::now());
-            let value = http::HeaderValue::from_str(&super::timeout::encode(left))
+            let value = http::HeaderValue::from_str(&crate::grpc::wire::timeout::encode(left))
                 .map_err(|e| Status::new(Code::Internal, e.to_string()))?;
             request.headers_mut().insert("grpc-timeout", value);
         }
@@ -332,7 +332,7 @@ impl Channel {
             .map_err(|e| unavailable(format!("TLS with {addr}: {e}")))?;
         let (send, connection) = h2::client::Builder::new()
             .max_send_buffer_size(64 * 1024)
-            .data_frame_budget(super::body::DATA_FRAME_BUDGET)
+            .data_frame_budget(crate::grpc::wire::body::DATA_FRAME_BUDGET)
             .handshake(TokioIo(tls))
             .await
             .map_err(|e| unavailable(format!("HTTP/2 with {addr}: {e}")))?;

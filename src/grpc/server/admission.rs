@@ -9,7 +9,7 @@
 //!   oldest connection in it is dropped to make room: sockets that never start TLS can delay a
 //!   client by at most one turn of the pool, never lock it out.
 
-use super::server::Shutdown;
+use super::settings::Shutdown;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

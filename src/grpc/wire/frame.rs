@@ -5,7 +5,7 @@
 //! Limits are enforced from the header, before the body arrives: a peer announcing a 4 GiB
 //! message is refused at once, not after we have buffered it.
 
-use super::status::{Code, Status};
+use crate::grpc::wire::status::{Code, Status};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Bytes before each message.

@@ -1,7 +1,7 @@
 //! TLS configuration tests: real handshakes over a socket pair, and every loading error.
 
 use super::*;
-use crate::grpc::x509;
+use crate::grpc::transport::x509;
 use async_io::Async;
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use rustls::pki_types::ServerName;

@@ -1,7 +1,7 @@
 //! The `grpc-timeout` header: 1 to 8 ASCII digits and a unit, `H` hours, `M` minutes,
 //! `S` seconds, `m` milliseconds, `u` microseconds, `n` nanoseconds.
 
-use super::status::{Code, Status};
+use crate::grpc::wire::status::{Code, Status};
 use std::time::Duration;
 
 /// Largest value with 8 digits.
