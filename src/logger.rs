@@ -14,7 +14,6 @@
 //! the thread that answers hooks must never wait for it. When the queue is full, lines are
 //! dropped and counted ([`dropped`]); the writer says how many once it catches up.
 
-use crate::config::LogTarget;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -22,6 +21,15 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
+
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    /// procd forwards a service's stderr to logd.
+    Stderr,
+    /// RFC 3164 datagrams to `/dev/log`.
+    Syslog,
+}
 
 /// Where syslog listens on Linux.
 pub const SYSLOG_SOCKET: &str = "/dev/log";

@@ -4,6 +4,7 @@
 use super::resilience::Resilience;
 use super::uci::{Opt, Package, Section, Value};
 use super::units::{format_bool, format_duration, format_mode, Cidr};
+pub use crate::logger::LogTarget;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,15 +48,6 @@ pub struct ClientSettings {
     pub socket: PathBuf,
     pub hook_timeout: Duration,
     pub hook_fallback: Verdict,
-}
-
-/// Where log lines go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogTarget {
-    /// procd forwards a service's stderr to logd.
-    Stderr,
-    /// RFC 3164 datagrams to `/dev/log`.
-    Syslog,
 }
 
 /// Allow or deny: a rule's action, the policy default and the hook's fallback.

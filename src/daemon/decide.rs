@@ -3,6 +3,7 @@
 //! over gRPC (NotifyConnect / NotifyDisconnect), and revocation for whatever ends sessions.
 
 use super::Daemon;
+use crate::authz::decision::{Decision, Source};
 use crate::authz::engine::Budget;
 use crate::ipc::messages::{Cleared, DecisionReply, EventPayload, Reply, Request};
 use crate::ipc::server::{Peer, Service};
@@ -11,23 +12,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 impl Daemon {
-    /// Decides an event from the hook within `budget`, logs the decision and reports it to the
-    /// portal (an allow comes back from the engine only while its asker still waits).
-    async fn event(&self, payload: &EventPayload, budget: &Budget<'_>) -> DecisionReply {
-        let lookup = |name: &str| payload.env.get(name).map(std::ffi::OsString::from);
-        let event = match SessionEvent::from_env(lookup) {
-            Ok(event) => event,
-            Err(e) => {
-                log::warn!("hook sent a malformed event: {e}");
-                return DecisionReply {
-                    allow: false,
-                    source: "local".into(),
-                    reason: format!("malformed event: {e}"),
-                };
-            }
-        };
-        let d = self.engine.decide(&event, budget).await;
-        if self.report(&event, d.allow) {
+    /// Decides an event within `budget`, logs the decision and reports it to the portal (an
+    /// allow comes back from the engine only while its asker still waits).
+    async fn event(&self, event: &SessionEvent, budget: &Budget<'_>) -> Decision {
+        let d = self.engine.decide(event, budget).await;
+        if self.report(event, d.allow) {
             // The answer waits (within the budget) until the report is in the journal: the
             // disk thread runs its jobs in order, so an empty job behind the append is done
             // when the append is. A daemon killed right after answering then loses no report
@@ -68,6 +57,21 @@ impl Daemon {
                 d.reason
             );
         }
+        d
+    }
+
+    /// The hook's event: ocserv's variables as the hook forwarded them, read into a session
+    /// event here, where they enter the daemon (a peer on the socket is trusted with its uid,
+    /// not with its parsing), decided, and answered in the socket's terms.
+    async fn hook_event(&self, payload: &EventPayload, budget: &Budget<'_>) -> DecisionReply {
+        let lookup = |name: &str| payload.env.get(name).map(std::ffi::OsString::from);
+        let d = match SessionEvent::from_env(lookup) {
+            Ok(event) => self.event(&event, budget).await,
+            Err(e) => {
+                log::warn!("hook sent a malformed event: {e}");
+                Decision::deny(Source::Local, format!("malformed event: {e}"))
+            }
+        };
         DecisionReply {
             allow: d.allow,
             source: d.source.as_str().to_string(),
@@ -95,7 +99,7 @@ impl Service for Daemon {
                 let timeout = self.config.borrow().agent.hook_timeout;
                 let waiting = || peer.waiting();
                 let budget = Budget::within(timeout, &waiting);
-                Reply::Decision(self.event(&event, &budget).await)
+                Reply::Decision(self.hook_event(&event, &budget).await)
             }
             Request::CacheClear(c) => {
                 // The same rule for a user name as DisconnectUser's.
@@ -118,7 +122,7 @@ impl Service for Daemon {
 /// The hook's decision path, for events told over gRPC (NotifyConnect / NotifyDisconnect).
 pub(super) fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
     let daemon = Rc::downgrade(daemon);
-    Rc::new(move |env| {
+    Rc::new(move |event| {
         let daemon = daemon.clone();
         Box::pin(async move {
             match daemon.upgrade() {
@@ -127,13 +131,9 @@ pub(super) fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
                     // hook's budget too, so a gRPC-told connect is decided as a hook's would be.
                     let waiting = || true;
                     let budget = Budget::within(d.config().agent.hook_timeout, &waiting);
-                    d.event(&EventPayload { env }, &budget).await
+                    d.event(&event, &budget).await
                 }
-                None => DecisionReply {
-                    allow: false,
-                    source: "local".into(),
-                    reason: "the daemon is stopping".into(),
-                },
+                None => Decision::deny(Source::Local, "the daemon is stopping".into()),
             }
         })
     })

@@ -4,9 +4,9 @@
 //! connect reported both ways is decided twice but admitted and reported once (the outbox
 //! drops the repeat). Both change the session table, so only allow-listed clients may call.
 
+use crate::authz::decision::Decision;
 use crate::grpc::server::Router;
 use crate::grpc::{Code, Status};
-use crate::ipc::messages::DecisionReply;
 use crate::proto::agent::v1::{
     NotifyConnectRequest, NotifyConnectResponse, NotifyDisconnectRequest, NotifyDisconnectResponse,
 };
@@ -22,9 +22,8 @@ use std::rc::Rc;
 pub const NOTIFY_CONNECT: &str = "/agent.v1.VPNAgentService/NotifyConnect";
 pub const NOTIFY_DISCONNECT: &str = "/agent.v1.VPNAgentService/NotifyDisconnect";
 
-/// Decides an event given as ocserv's script variables (the daemon's hook path).
-pub type Decide =
-    Rc<dyn Fn(BTreeMap<String, String>) -> Pin<Box<dyn Future<Output = DecisionReply>>>>;
+/// Decides a session event (the daemon's hook path).
+pub type Decide = Rc<dyn Fn(SessionEvent) -> Pin<Box<dyn Future<Output = Decision>>>>;
 
 pub fn register(router: &mut Router, decide: Decide) {
     let on_connect = decide.clone();
@@ -34,7 +33,7 @@ pub fn register(router: &mut Router, decide: Decide) {
             call.require_allowed()?;
             let req = NotifyConnectRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
-            let d = decide(connect_env(&req)?).await;
+            let d = decide(connect_event(&req)?).await;
             let reply = NotifyConnectResponse {
                 allowed: d.allow,
                 should_disconnect: false,
@@ -46,7 +45,7 @@ pub fn register(router: &mut Router, decide: Decide) {
                 routes: Vec::new(),
                 dns_servers: Vec::new(),
                 config_params: HashMap::from([
-                    ("source".to_string(), d.source),
+                    ("source".to_string(), d.source.as_str().to_string()),
                     ("reason".to_string(), d.reason),
                 ]),
             };
@@ -59,7 +58,7 @@ pub fn register(router: &mut Router, decide: Decide) {
             call.require_allowed()?;
             let req = NotifyDisconnectRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
-            let d = decide(disconnect_env(&req)?).await;
+            let d = decide(disconnect_event(&req)?).await;
             let reply = NotifyDisconnectResponse {
                 acknowledged: true,
                 message: d.reason,
@@ -69,16 +68,26 @@ pub fn register(router: &mut Router, decide: Decide) {
     });
 }
 
-/// Checks the variables as the daemon will, so a bad request is INVALID_ARGUMENT here rather
-/// than a denial.
-fn checked(env: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Status> {
+/// The session event the variables describe, read and checked once, here where the request
+/// enters (the hook's events are read where they enter, the daemon's socket): a bad request
+/// is INVALID_ARGUMENT, not a denial.
+fn event(env: BTreeMap<String, String>) -> Result<SessionEvent, Status> {
     SessionEvent::from_env(|name| env.get(name).map(Into::into))
-        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
-    Ok(env)
+        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))
+}
+
+/// NotifyConnect's session event.
+pub fn connect_event(req: &NotifyConnectRequest) -> Result<SessionEvent, Status> {
+    event(connect_vars(req))
+}
+
+/// NotifyDisconnect's session event.
+pub fn disconnect_event(req: &NotifyDisconnectRequest) -> Result<SessionEvent, Status> {
+    event(disconnect_vars(req))
 }
 
 /// NotifyConnect as ocserv's connect-script variables. `metadata` may carry `groupname`.
-pub fn connect_env(req: &NotifyConnectRequest) -> Result<BTreeMap<String, String>, Status> {
+fn connect_vars(req: &NotifyConnectRequest) -> BTreeMap<String, String> {
     let mut env = BTreeMap::from([
         ("REASON".to_string(), "connect".to_string()),
         ("ID".to_string(), req.session_id.clone()),
@@ -98,12 +107,12 @@ pub fn connect_env(req: &NotifyConnectRequest) -> Result<BTreeMap<String, String
         Ok(IpAddr::V6(_)) => set("IPV6_REMOTE", &req.vpn_ip),
         _ => set("IP_REMOTE", &req.vpn_ip),
     }
-    checked(env)
+    env
 }
 
 /// NotifyDisconnect as ocserv's disconnect-script variables, with its counters.
-pub fn disconnect_env(req: &NotifyDisconnectRequest) -> Result<BTreeMap<String, String>, Status> {
-    checked(BTreeMap::from([
+fn disconnect_vars(req: &NotifyDisconnectRequest) -> BTreeMap<String, String> {
+    BTreeMap::from([
         ("REASON".to_string(), "disconnect".to_string()),
         ("ID".to_string(), req.session_id.clone()),
         ("USERNAME".to_string(), req.username.clone()),
@@ -113,7 +122,7 @@ pub fn disconnect_env(req: &NotifyDisconnectRequest) -> Result<BTreeMap<String, 
             "STATS_DURATION".to_string(),
             req.duration_seconds.to_string(),
         ),
-    ]))
+    ])
 }
 
 #[cfg(test)]
@@ -134,12 +143,14 @@ mod tests {
 
     #[test]
     fn a_connect_becomes_the_scripts_variables() {
-        let env = connect_env(&connect("15202", "alice", "10.10.0.2")).unwrap();
+        let env = connect_vars(&connect("15202", "alice", "10.10.0.2"));
+        connect_event(&connect("15202", "alice", "10.10.0.2")).unwrap();
         assert_eq!(env["REASON"], "connect");
         assert_eq!(env["ID"], "15202");
         assert_eq!(env["IP_REMOTE"], "10.10.0.2");
         assert_eq!(env["GROUPNAME"], "staff");
-        let env = connect_env(&connect("1", "alice", "fd00::2")).unwrap();
+        let env = connect_vars(&connect("1", "alice", "fd00::2"));
+        connect_event(&connect("1", "alice", "fd00::2")).unwrap();
         assert_eq!(env["IPV6_REMOTE"], "fd00::2");
         assert!(!env.contains_key("IP_REMOTE"));
     }
@@ -152,7 +163,7 @@ mod tests {
             ("1", "", ""),
             ("1", "alice", "not-an-ip"),
         ] {
-            let e = connect_env(&connect(session, user, ip)).unwrap_err();
+            let e = connect_event(&connect(session, user, ip)).unwrap_err();
             assert_eq!(e.code, Code::InvalidArgument, "{session:?} {user:?} {ip:?}");
         }
         let d = NotifyDisconnectRequest {
@@ -164,7 +175,8 @@ mod tests {
             bytes_out: 2,
             duration_seconds: 3,
         };
-        let env = disconnect_env(&d).unwrap();
+        let env = disconnect_vars(&d);
+        disconnect_event(&d).unwrap();
         assert_eq!(env["STATS_BYTES_IN"], u64::MAX.to_string());
     }
 }
