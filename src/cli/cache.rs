@@ -4,6 +4,7 @@
 //!
 //! Exit status as `status`: 0 done, 3 the daemon is not running, 1 anything else.
 
+use super::say;
 use super::status::not_running;
 use super::CacheArgs;
 use crate::config;
@@ -16,9 +17,12 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(args: CacheArgs) -> ExitCode {
     if args.action != "clear" {
-        eprintln!(
-            "ocserv-agent cache: unknown action '{}' (usage: cache clear [USER])",
-            args.action.escape_default()
+        say(
+            "cache",
+            format_args!(
+                "unknown action '{}' (usage: cache clear [USER])",
+                args.action.escape_default()
+            ),
         );
         return ExitCode::from(1);
     }
@@ -41,27 +45,30 @@ pub fn run(args: CacheArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Reply::Error(message)) => {
-            eprintln!("ocserv-agent cache: the daemon refused: {message}");
+            say("cache", format_args!("the daemon refused: {message}"));
             ExitCode::from(1)
         }
         Ok(other) => {
-            eprintln!(
-                "ocserv-agent cache: the daemon answered something else ({})",
-                other.kind_name()
+            say(
+                "cache",
+                format_args!("the daemon answered something else ({})", other.kind_name()),
             );
             ExitCode::from(1)
         }
         Err(e) if not_running(&e) => {
-            eprintln!(
-                "ocserv-agent cache: the daemon is not running (nothing listens on {}: {e})",
-                settings.socket.display()
+            say(
+                "cache",
+                format_args!(
+                    "the daemon is not running (nothing listens on {}: {e})",
+                    settings.socket.display()
+                ),
             );
             ExitCode::from(3)
         }
         Err(e) => {
-            eprintln!(
-                "ocserv-agent cache: no answer from {}: {e}",
-                settings.socket.display()
+            say(
+                "cache",
+                format_args!("no answer from {}: {e}", settings.socket.display()),
             );
             ExitCode::from(1)
         }

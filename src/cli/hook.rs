@@ -11,6 +11,7 @@
 //! (an error reply, a malformed or cut-off frame, another kind of reply) is a deny: a daemon
 //! that answers has not failed in the way `hook_fallback` is meant for.
 
+use super::say;
 use super::HookArgs;
 use crate::config::Verdict;
 use crate::ipc::client::{self, CallError};
@@ -26,7 +27,7 @@ pub fn run(args: HookArgs) -> ExitCode {
     let settings = match crate::config::client_settings(&args.config) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("ocserv-agent hook: denied: cannot read the agent settings:");
+            say("hook", "denied: cannot read the agent settings:");
             eprintln!("{e}");
             return ExitCode::from(DENY);
         }
@@ -35,7 +36,7 @@ pub fn run(args: HookArgs) -> ExitCode {
     let event = match SessionEvent::from_process_env() {
         Ok(event) => event,
         Err(e) => {
-            eprintln!("ocserv-agent hook: denied: {e}");
+            say("hook", format_args!("denied: {e}"));
             return ExitCode::from(DENY);
         }
     };
@@ -62,9 +63,9 @@ pub fn run(args: HookArgs) -> ExitCode {
     let allow = match reply {
         Ok(Reply::Decision(d)) => {
             if event.reason == Reason::Connect && !d.allow {
-                eprintln!(
-                    "ocserv-agent hook: {what} denied ({}): {}",
-                    d.source, d.reason
+                say(
+                    "hook",
+                    format_args!("{what} denied ({}): {}", d.source, d.reason),
                 );
             }
             d.allow
@@ -111,23 +112,26 @@ pub fn run(args: HookArgs) -> ExitCode {
 /// A daemon that answered without an allow: deny (disconnects and host updates pass).
 fn refused(what: &str, why: &str, reason: Reason) -> bool {
     if reason != Reason::Connect {
-        eprintln!("ocserv-agent hook: {what} not taken: {why}");
+        say("hook", format_args!("{what} not taken: {why}"));
         return true;
     }
-    eprintln!("ocserv-agent hook: {what} denied: {why}");
+    say("hook", format_args!("{what} denied: {why}"));
     false
 }
 
 /// Applies `hook_fallback` and says so on stderr (ocserv logs it).
 fn fallback(what: &str, why: &str, fallback: Verdict, reason: Reason) -> bool {
     if reason != Reason::Connect {
-        eprintln!("ocserv-agent hook: {what} not forwarded: {why}");
+        say("hook", format_args!("{what} not forwarded: {why}"));
         return true;
     }
     let allow = fallback == Verdict::Allow;
-    eprintln!(
-        "ocserv-agent hook: {what} {} by agent.hook_fallback: {why}",
-        if allow { "allowed" } else { "denied" }
+    say(
+        "hook",
+        format_args!(
+            "{what} {} by agent.hook_fallback: {why}",
+            if allow { "allowed" } else { "denied" }
+        ),
     );
     allow
 }
@@ -142,6 +146,9 @@ fn exit_at_once_on_sigterm() {
         })
     };
     if let Err(e) = installed {
-        eprintln!("ocserv-agent hook: cannot handle SIGTERM ({e}); continuing");
+        say(
+            "hook",
+            format_args!("cannot handle SIGTERM ({e}); continuing"),
+        );
     }
 }

@@ -34,6 +34,12 @@ enum Command {
     Version(VersionArgs),
 }
 
+/// What a command says on stderr, in one place: `ocserv-agent COMMAND: message`, the prefix
+/// ocserv's log and the operator's terminal show for every complaint of ours.
+fn say(command: &str, message: impl std::fmt::Display) {
+    eprintln!("ocserv-agent {command}: {message}");
+}
+
 fn default_config() -> PathBuf {
     PathBuf::from(crate::config::DEFAULT_PATH)
 }

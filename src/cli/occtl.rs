@@ -5,6 +5,7 @@
 //! occtl's: 0 done, 1 failed (ocserv unreachable, a command it refused), 2 no such user or ID.
 //! The commands themselves live in `ocserv/occtl_cmd.rs`, shared with ExecuteCommand.
 
+use super::say;
 use super::OcctlArgs;
 use crate::config;
 use crate::ocserv::conf::ctl_socket;
@@ -39,7 +40,7 @@ pub fn run(args: OcctlArgs) -> ExitCode {
     let request = match parse(&args.command) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ocserv-agent occtl: {e}");
+            say("occtl", &e);
             return ExitCode::from(FAILED);
         }
     };
@@ -57,7 +58,7 @@ pub fn run(args: OcctlArgs) -> ExitCode {
             ExitCode::from(code)
         }
         Err(e) => {
-            eprintln!("ocserv-agent occtl: {e}");
+            say("occtl", &e);
             ExitCode::from(FAILED)
         }
     }
@@ -115,7 +116,7 @@ fn events(client: Client, json: bool) -> ExitCode {
                     }
                 }
                 Update::Lost(e) if !started => {
-                    eprintln!("ocserv-agent occtl: {e}");
+                    say("occtl", &e);
                     return ExitCode::from(FAILED);
                 }
                 Update::Lost(e) => {

@@ -3,6 +3,7 @@
 //! Exit status: 0 when the daemon answered, 3 when it is not running (nothing listens on the
 //! socket, as LSB's `status` uses 3), 1 for any other failure.
 
+use super::say;
 use super::StatusArgs;
 use crate::config;
 use crate::ipc::client::{self, CallError};
@@ -45,27 +46,30 @@ pub fn run(args: StatusArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Reply::Error(message)) => {
-            eprintln!("ocserv-agent status: the daemon refused: {message}");
+            say("status", format_args!("the daemon refused: {message}"));
             ExitCode::from(FAILED)
         }
         Ok(other) => {
-            eprintln!(
-                "ocserv-agent status: the daemon answered something else ({})",
-                other.kind_name()
+            say(
+                "status",
+                format_args!("the daemon answered something else ({})", other.kind_name()),
             );
             ExitCode::from(FAILED)
         }
         Err(e) if not_running(&e) => {
-            eprintln!(
-                "ocserv-agent status: the daemon is not running (nothing listens on {}: {e})",
-                settings.socket.display()
+            say(
+                "status",
+                format_args!(
+                    "the daemon is not running (nothing listens on {}: {e})",
+                    settings.socket.display()
+                ),
             );
             ExitCode::from(NOT_RUNNING)
         }
         Err(e) => {
-            eprintln!(
-                "ocserv-agent status: no answer from {}: {e}",
-                settings.socket.display()
+            say(
+                "status",
+                format_args!("no answer from {}: {e}", settings.socket.display()),
             );
             ExitCode::from(FAILED)
         }
