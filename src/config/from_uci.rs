@@ -4,7 +4,8 @@
 use super::reader::{closest, Problem, SectionReader};
 use super::schema::*;
 use super::uci::{Package, Section};
-use super::units::{check_host_port, parse_bool, parse_duration, parse_mode, Cidr};
+use super::units::{check_host_port, parse_duration, parse_mode};
+use super::{Policy, Verdict};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,9 +77,9 @@ pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
     };
 
     let (s, label) = reader("agent");
-    let agent = read_agent(SectionReader::new(&s, label, &mut problems));
+    let agent = super::agent::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("portal");
-    let portal = read_portal(SectionReader::new(&s, label, &mut problems));
+    let portal = super::portal::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("resilience");
     let resilience = super::resilience::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("policy");
@@ -88,18 +89,18 @@ pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
     let rules = rules
         .iter()
         .enumerate()
-        .map(|(i, s)| read_rule(s, i, &mut problems))
+        .map(|(i, s)| super::policy::read_rule(s, i, &mut problems))
         .collect();
     let (s, label) = reader("ocserv");
-    let ocserv = read_ocserv(SectionReader::new(&s, label, &mut problems));
+    let ocserv = super::ocserv::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("grpc");
-    let grpc = read_grpc(SectionReader::new(&s, label, &mut problems));
+    let grpc = super::grpc::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("control");
-    let control = read_control(SectionReader::new(&s, label, &mut problems));
+    let control = super::control::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("metrics");
-    let metrics = read_metrics(SectionReader::new(&s, label, &mut problems));
+    let metrics = super::metrics::read(SectionReader::new(&s, label, &mut problems));
     let (s, label) = reader("outbox");
-    let outbox = read_outbox(SectionReader::new(&s, label, &mut problems));
+    let outbox = super::outbox::read(SectionReader::new(&s, label, &mut problems));
 
     let mut config = Config {
         agent,
@@ -121,222 +122,6 @@ pub fn from_package(pkg: &Package) -> Result<Config, Vec<Problem>> {
     }
 }
 
-/// The agent settings a short-lived client (hook, `status`) needs, read from the `agent`
-/// section alone: problems elsewhere in the file do not stop a client from reaching a daemon
-/// that still runs the previous, valid configuration.
-pub fn client_settings(pkg: &Package) -> Result<ClientSettings, Vec<Problem>> {
-    let mut problems = Vec::new();
-    let d = Agent::defaults();
-    let settings = match pkg.sections.iter().find(|s| s.kind == "agent") {
-        None => ClientSettings {
-            socket: d.socket,
-            hook_timeout: d.hook_timeout,
-            hook_fallback: d.hook_fallback,
-        },
-        Some(section) => {
-            let mut r = SectionReader::new(section, "agent 'main'".into(), &mut problems);
-            ClientSettings {
-                socket: r.or("socket", d.socket, parse_socket_path),
-                hook_timeout: r.or("hook_timeout", d.hook_timeout, parse_hook_timeout),
-                hook_fallback: r.or("hook_fallback", d.hook_fallback, parse_keyword),
-            }
-        }
-    };
-    if problems.is_empty() {
-        Ok(settings)
-    } else {
-        Err(problems)
-    }
-}
-
-fn parse_hook_timeout(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_millis(100), Duration::from_secs(120))
-}
-
-fn read_agent(mut r: SectionReader) -> Agent {
-    let d = Agent::defaults();
-    let agent = Agent {
-        id: r.or("id", d.id, parse_id),
-        log_level: r.or("log_level", d.log_level, parse_keyword),
-        log_target: r.or("log_target", d.log_target, parse_keyword),
-        socket: r.or("socket", d.socket, parse_socket_path),
-        socket_mode: r.or("socket_mode", d.socket_mode, parse_socket_mode),
-        allowed_uid: r.list("allowed_uid", parse_uid).unwrap_or(d.allowed_uid),
-        hook_timeout: r.or("hook_timeout", d.hook_timeout, parse_hook_timeout),
-        hook_fallback: r.or("hook_fallback", d.hook_fallback, parse_keyword),
-    };
-    r.finish();
-    agent
-}
-
-fn read_portal(mut r: SectionReader) -> Portal {
-    let d = Portal::default();
-    let portal =
-        Portal {
-            enabled: r.or("enabled", d.enabled, parse_bool),
-            address: r.value("address", parse_address),
-            server_name: r.value("server_name", parse_server_name),
-            ca: r.value("ca", parse_path),
-            cert: r.value("cert", parse_path),
-            key: r.value("key", parse_path),
-            timeout: r.or("timeout", d.timeout, |s| {
-                duration_in(s, Duration::from_millis(50), Duration::from_secs(60))
-            }),
-            validate_interval: r.or("validate_interval", d.validate_interval, |s| {
-                match parse_duration(s)? {
-                    Duration::ZERO => Ok(Duration::ZERO),
-                    _ => duration_in(s, Duration::from_secs(1), Duration::from_secs(86400)),
-                }
-            }),
-        };
-    r.finish();
-    portal
-}
-
-fn read_rule(section: &Section, index: usize, problems: &mut Vec<Problem>) -> Rule {
-    let label = match &section.name {
-        Some(name) => format!("rule '{name}'"),
-        None => format!("rule @rule[{index}]"),
-    };
-    let mut r = SectionReader::new(section, label.clone(), problems);
-    let action = r.value("action", parse_keyword);
-    let rule = Rule {
-        name: section.name.clone(),
-        line: section.line,
-        enabled: r.or("enabled", true, parse_bool),
-        action: action.unwrap_or(Verdict::Deny),
-        users: r.list("user", parse_account_name).unwrap_or_default(),
-        groups: r.list("group", parse_account_name).unwrap_or_default(),
-        sources: r.list("source", Cidr::parse).unwrap_or_default(),
-        max_sessions: r.value("max_sessions", |s| number_in(s, 1, 10_000)),
-        replace_oldest: r.or("replace_oldest", false, parse_bool),
-    };
-    if action.is_none() && section.get("action").is_none() {
-        r.problem(
-            "action",
-            format!("{label} needs 'option action' (allow or deny)"),
-        );
-    }
-    if rule.replace_oldest && rule.max_sessions.is_none() {
-        r.problem(
-            "replace_oldest",
-            format!("option 'replace_oldest' in {label} needs 'option max_sessions'"),
-        );
-    }
-    if rule.action == Verdict::Deny && rule.max_sessions.is_some() {
-        r.problem(
-            "max_sessions",
-            format!("option 'max_sessions' in {label} only applies to allow rules"),
-        );
-    }
-    r.finish();
-    rule
-}
-
-fn read_ocserv(mut r: SectionReader) -> Ocserv {
-    let d = Ocserv::default();
-    let ocserv = Ocserv {
-        config: r.or("config", d.config, parse_path),
-        ctl_socket: r.value("ctl_socket", parse_socket_path),
-        per_user_dir: r.or("per_user_dir", d.per_user_dir, parse_path),
-        per_group_dir: r.or("per_group_dir", d.per_group_dir, parse_path),
-        local_conf: r.or("local_conf", d.local_conf, parse_path),
-        init_script: r.or("init_script", d.init_script, parse_path),
-        backup_dir: r.or("backup_dir", d.backup_dir, parse_path),
-        backup_keep: r.or("backup_keep", d.backup_keep, |s| number_in(s, 1, 1000)),
-        logread: r.or("logread", d.logread, parse_path),
-        syslog_file: r.value("syslog_file", parse_path),
-    };
-    r.finish();
-    ocserv
-}
-
-fn read_grpc(mut r: SectionReader) -> Grpc {
-    let d = Grpc::default();
-    let grpc = Grpc {
-        enabled: r.or("enabled", d.enabled, parse_bool),
-        listen: r.or("listen", d.listen, parse_listen),
-        ca: r.value("ca", parse_path),
-        cert: r.value("cert", parse_path),
-        key: r.value("key", parse_path),
-        allowed_client: r
-            .list("allowed_client", parse_client_identity)
-            .unwrap_or_default(),
-        allow_tls12: r.or("allow_tls12", d.allow_tls12, parse_bool),
-        max_connections: r.or("max_connections", d.max_connections, |s| {
-            number_in(s, 1, 1024)
-        }),
-        max_message_size: r.or("max_message_size", d.max_message_size, |s| {
-            number_in(s, 1024, 64 << 20)
-        }),
-        request_budget: r.or("request_budget", d.request_budget, |s| {
-            number_in(s, 64 << 10, 1 << 30)
-        }),
-        allowed_command: r
-            .list("allowed_command", |s| {
-                let verbs = crate::occtl_verbs::VERBS;
-                verbs
-                    .iter()
-                    .find(|v| **v == s)
-                    .map(|v| v.to_string())
-                    .ok_or_else(|| format!("'{s}' is not an occtl command ({})", verbs.join(", ")))
-            })
-            .unwrap_or(d.allowed_command),
-    };
-    r.finish();
-    grpc
-}
-
-fn read_control(mut r: SectionReader) -> Control {
-    let d = Control::default();
-    let control = Control {
-        enabled: r.or("enabled", d.enabled, parse_bool),
-        address: r.value("address", parse_address),
-        heartbeat_interval: r.or("heartbeat_interval", d.heartbeat_interval, |s| {
-            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-        server_name: r.value("server_name", parse_server_name),
-        ca: r.value("ca", parse_path),
-        cert: r.value("cert", parse_path),
-        key: r.value("key", parse_path),
-    };
-    r.finish();
-    control
-}
-
-fn read_metrics(mut r: SectionReader) -> Metrics {
-    let d = Metrics::default();
-    let metrics = Metrics {
-        enabled: r.or("enabled", d.enabled, parse_bool),
-        listen: r.or("listen", d.listen, parse_listen),
-        textfile: r.value("textfile", parse_path),
-        textfile_interval: r.or("textfile_interval", d.textfile_interval, |s| {
-            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-    };
-    r.finish();
-    metrics
-}
-
-fn read_outbox(mut r: SectionReader) -> Outbox {
-    let d = Outbox::default();
-    let outbox = Outbox {
-        enabled: r.or("enabled", d.enabled, parse_bool),
-        dir: r.or("dir", d.dir, |s| {
-            parse_path(s).and_then(|p| match p.is_absolute() {
-                true => Ok(p),
-                false => Err(format!("'{s}' is not an absolute path")),
-            })
-        }),
-        max_events: r.or("max_events", d.max_events, |s| number_in(s, 10, 100_000)),
-        retry_max: r.or("retry_max", d.retry_max, |s| {
-            duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-    };
-    r.finish();
-    outbox
-}
-
 /// Checks that involve more than one option; fills in the control link's TLS from the portal's.
 fn cross_checks(pkg: &Package, c: &mut Config, problems: &mut Vec<Problem>) {
     let mut at = |kind: &str, option: &str, message: String| {
@@ -346,108 +131,29 @@ fn cross_checks(pkg: &Package, c: &mut Config, problems: &mut Vec<Problem>) {
         })
     };
 
-    if c.portal.enabled {
-        let p = &c.portal;
-        if p.address.is_none() {
-            at(
-                "portal",
-                "enabled",
-                "portal is enabled but 'option address' (host:port) is not set".into(),
-            );
-        }
-        require_files(
-            &mut at,
-            "portal",
-            [("ca", &p.ca), ("cert", &p.cert), ("key", &p.key)],
-        );
-        if p.timeout >= c.agent.hook_timeout {
-            at(
-                "portal",
-                "timeout",
-                format!(
-                    "portal timeout ({}) must be shorter than agent hook_timeout ({}), or the hook gives up before the portal answers",
-                    super::units::format_duration(p.timeout),
-                    super::units::format_duration(c.agent.hook_timeout)
-                ),
-            );
-        }
-    }
-
-    let g = &c.grpc;
-    if g.request_budget / 2 < g.max_message_size {
-        at(
-            "grpc",
-            "request_budget",
-            format!(
-                "request_budget ({}) must be at least twice max_message_size ({}): one connection may use half of it",
-                g.request_budget, g.max_message_size
-            ),
-        );
-    }
-
-    super::resilience::check(&c.resilience, &mut |option, message| {
-        at("resilience", option, message)
+    super::portal::check(&c.portal, c.agent.hook_timeout, &mut |o, m| {
+        at("portal", o, m)
     });
-
-    if c.grpc.enabled {
-        let g = &c.grpc;
-        require_files(
-            &mut at,
-            "grpc",
-            [("ca", &g.ca), ("cert", &g.cert), ("key", &g.key)],
-        );
-    }
-
-    let ctl = &mut c.control;
-    let portal = &c.portal;
-    if ctl.server_name.is_none() {
-        ctl.server_name = portal.server_name.clone();
-    }
-    for (mine, theirs) in [
-        (&mut ctl.ca, &portal.ca),
-        (&mut ctl.cert, &portal.cert),
-        (&mut ctl.key, &portal.key),
-    ] {
-        if mine.is_none() {
-            mine.clone_from(theirs);
-        }
-    }
-    if ctl.enabled {
-        if ctl.address.is_none() {
-            at(
-                "control",
-                "enabled",
-                "control is enabled but 'option address' (host:port) is not set".into(),
-            );
-        }
-        require_files(
-            &mut at,
-            "control",
-            [("ca", &ctl.ca), ("cert", &ctl.cert), ("key", &ctl.key)],
-        );
-    }
+    super::grpc::check(&c.grpc, &mut |o, m| at("grpc", o, m));
+    super::resilience::check(&c.resilience, &mut |o, m| at("resilience", o, m));
+    super::control::check(&mut c.control, &c.portal, &mut |o, m| at("control", o, m));
 }
 
 /// Each TLS file must be set and readable when its section is enabled.
-fn require_files(
-    at: &mut impl FnMut(&str, &str, String),
+pub(super) fn require_files(
+    at: &mut dyn FnMut(&str, String),
     kind: &str,
     files: [(&str, &Option<PathBuf>); 3],
 ) {
     for (option, file) in files {
         match file {
             None => at(
-                kind,
                 "enabled",
                 format!("{kind} is enabled but 'option {option}' is not set"),
             ),
             Some(path) => {
                 if let Err(e) = std::fs::File::open(path) {
-                    at(
-                        kind,
-                        option,
-                        format!("{kind} {option} '{}': {e}", path.display()),
-                    );
+                    at(option, format!("{kind} {option} '{}': {e}", path.display()));
                 }
             }
         }
@@ -481,7 +187,7 @@ pub(super) fn number_in(s: &str, min: u32, max: u32) -> Result<u32, String> {
     }
 }
 
-fn parse_id(s: &str) -> Result<String, String> {
+pub(super) fn parse_id(s: &str) -> Result<String, String> {
     if s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(s.to_string())
     } else {
@@ -491,11 +197,11 @@ fn parse_id(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_uid(s: &str) -> Result<u32, String> {
+pub(super) fn parse_uid(s: &str) -> Result<u32, String> {
     s.parse().map_err(|_| format!("'{s}' is not a numeric uid"))
 }
 
-fn parse_path(s: &str) -> Result<PathBuf, String> {
+pub(super) fn parse_path(s: &str) -> Result<PathBuf, String> {
     if s.contains('\n') {
         return Err("a path cannot contain a line break".into());
     }
@@ -503,7 +209,7 @@ fn parse_path(s: &str) -> Result<PathBuf, String> {
 }
 
 /// Unix socket paths must fit `sun_path` (108 bytes with the terminating NUL).
-fn parse_socket_path(s: &str) -> Result<PathBuf, String> {
+pub(super) fn parse_socket_path(s: &str) -> Result<PathBuf, String> {
     let p = parse_path(s)?;
     if s.len() > 107 {
         return Err(format!(
@@ -518,7 +224,7 @@ fn parse_socket_path(s: &str) -> Result<PathBuf, String> {
 }
 
 /// The hook socket must not be open to every local user.
-fn parse_socket_mode(s: &str) -> Result<u32, String> {
+pub(super) fn parse_socket_mode(s: &str) -> Result<u32, String> {
     let mode = parse_mode(s)?;
     if mode & 0o007 != 0 {
         return Err(format!(
@@ -538,24 +244,24 @@ fn parse_socket_mode(s: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
-fn parse_address(s: &str) -> Result<String, String> {
+pub(super) fn parse_address(s: &str) -> Result<String, String> {
     check_host_port(s).map(|()| s.to_string())
 }
 
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("'{s}' is not an IP address and port (e.g. 127.0.0.1:9101 or [::1]:9101)")
     })
 }
 
-fn parse_server_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_server_name(s: &str) -> Result<String, String> {
     check_host_port(&format!("{s}:1"))
         .map(|()| s.to_string())
         .map_err(|_| format!("'{s}' is not a valid TLS server name"))
 }
 
 /// User and group names as ocserv passes them: printable, no white space.
-fn parse_account_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_account_name(s: &str) -> Result<String, String> {
     if !s.is_empty() && s.len() <= 256 && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Ok(s.to_string())
     } else {
@@ -565,7 +271,7 @@ fn parse_account_name(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_client_identity(s: &str) -> Result<String, String> {
+pub(super) fn parse_client_identity(s: &str) -> Result<String, String> {
     if !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(s.to_string())
     } else {

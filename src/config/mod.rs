@@ -2,8 +2,25 @@
 //!
 //! [`load`] is the one entry point: it reads, parses and validates, and on failure returns every
 //! problem as `PATH:LINE: message`, the form editors and `check-config` users jump to.
+//!
+//! - reading the file as libuci does: uci_read.rs (the lexer libuci's parser follows), uci.rs
+//!   (the package), reader.rs (typed reads of one section, unknown options);
+//! - one file per section, each with its type, defaults, reader, checks and `uci show` form:
+//!   agent.rs, portal.rs, resilience.rs, policy.rs (and its rules), ocserv.rs, grpc.rs,
+//!   control.rs, metrics.rs, outbox.rs;
+//! - across sections: from_uci.rs (the package to a [`Config`], checks between sections, the
+//!   option value parsers), schema.rs ([`Config`], keywords, the `uci show` writer), show.rs,
+//!   units.rs (durations, booleans, modes, CIDRs).
 
+mod agent;
+mod control;
 mod from_uci;
+mod grpc;
+mod metrics;
+mod ocserv;
+mod outbox;
+mod policy;
+mod portal;
 pub mod reader;
 mod resilience;
 pub mod schema;
@@ -12,6 +29,14 @@ pub mod uci;
 pub mod uci_read;
 pub mod units;
 
+pub use agent::{Agent, ClientSettings};
+pub use control::Control;
+pub use grpc::Grpc;
+pub use metrics::Metrics;
+pub use ocserv::Ocserv;
+pub use outbox::Outbox;
+pub use policy::{Policy, Rule, Verdict};
+pub use portal::Portal;
 pub use resilience::{Environment, FailMode, Resilience};
 pub use schema::*;
 
@@ -75,7 +100,7 @@ pub fn client_settings(path: &Path) -> Result<ClientSettings, LoadError> {
     let bytes =
         read_bounded(path).map_err(|message| error(vec![reader::Problem { line: 0, message }]))?;
     let (package, _) = uci::parse(&bytes);
-    from_uci::client_settings(&package).map_err(error)
+    agent::client_settings(&package).map_err(error)
 }
 
 /// What the file at `path` says that libuci reads one way and an operator may mean another,
