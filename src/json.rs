@@ -9,31 +9,52 @@
 //! fields silently: [`object_keys`] lets a caller refuse them by name instead.
 
 use nanoserde::DeJson;
+use std::fmt;
+
+/// Why JSON from outside was not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not RFC 8259 JSON, or nested deeper than we read: what, and at which byte.
+    Syntax { why: &'static str, at: usize },
+    /// Valid JSON of another shape than expected (nanoserde's words).
+    Shape(String),
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::Syntax { why, at } => write!(f, "{why} at byte {at}"),
+            JsonError::Shape(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
 
 /// JSON nesting allowed (the top level is depth 0); nothing we read goes deeper than 3.
 const MAX_DEPTH: usize = 8;
 
 /// Checks `text`, then decodes it. Errors say what was wrong.
-pub fn decode<T: DeJson>(text: &str) -> Result<T, String> {
+pub fn decode<T: DeJson>(text: &str) -> Result<T, JsonError> {
     check(text)?;
-    T::deserialize_json(text).map_err(|e| e.to_string())
+    T::deserialize_json(text).map_err(|e| JsonError::Shape(e.to_string()))
 }
 
 /// Checks `text` and returns the keys of its top-level object (empty for other values), as
 /// written: a key with escapes in it is returned undecoded, and so matches no plain name.
-pub fn object_keys(text: &str) -> Result<Vec<&str>, String> {
+pub fn object_keys(text: &str) -> Result<Vec<&str>, JsonError> {
     let mut c = JsonCheck {
         bytes: text.as_bytes(),
         pos: 0,
         keys: Vec::new(),
     };
     c.document()
-        .map_err(|why| format!("{why} at byte {}", c.pos))?;
+        .map_err(|why| JsonError::Syntax { why, at: c.pos })?;
     Ok(c.keys)
 }
 
 /// Checks that `text` is one valid JSON value of bounded depth.
-pub fn check(text: &str) -> Result<(), String> {
+pub fn check(text: &str) -> Result<(), JsonError> {
     object_keys(text).map(|_| ())
 }
 
@@ -259,7 +280,7 @@ mod tests {
         assert_eq!(keys.unwrap(), ["routes", "x\\u0041", "dns"]);
         assert_eq!(object_keys("[1]").unwrap(), Vec::<&str>::new());
         assert_eq!(
-            object_keys(r#"{"a": ]"#).unwrap_err(),
+            object_keys(r#"{"a": ]"#).unwrap_err().to_string(),
             "expected a JSON value at byte 6"
         );
     }
@@ -272,7 +293,7 @@ mod tests {
             #[nserde(default)]
             a: u32,
         }
-        let err = decode::<Known>(r#"{"unknown": }"#).unwrap_err();
+        let err = decode::<Known>(r#"{"unknown": }"#).unwrap_err().to_string();
         assert!(err.contains("expected a JSON value"), "{err}");
         assert_eq!(
             decode::<Known>(r#"{"unknown": [1, {}], "a": 7}"#)

@@ -22,7 +22,9 @@ use crate::ocserv::live::{self, Limit};
 use crate::portal::auth::{self, Failure};
 use crate::resilience::breaker::{Breaker, Transition};
 use crate::resilience::cache::CacheKey;
+use crate::resilience::cache::KeyTooLong;
 use crate::resilience::clock::SystemClock;
+use crate::resilience::failmode::FailOpenRefused;
 use crate::resilience::singleflight::SingleFlight;
 use crate::session::{Reason, SessionEvent};
 use async_io::Timer;
@@ -100,7 +102,7 @@ static REFUSALS: crate::log_limit::Limit = crate::log_limit::Limit::per_minute()
 
 impl Engine {
     /// An engine for `config`, asking the portal through `portal` when there is one.
-    pub fn new(config: Rc<Config>, portal: Option<Channel>) -> Result<Engine, String> {
+    pub fn new(config: Rc<Config>, portal: Option<Channel>) -> Result<Engine, FailOpenRefused> {
         let gate = Gate::new(&config.resilience)?;
         let breaker = Breaker::new(config.resilience.breaker(), SystemClock);
         breaker.set_on_change(|t: Transition| {
@@ -128,7 +130,7 @@ impl Engine {
         &self,
         config: Rc<Config>,
         portal: Option<Option<Channel>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FailOpenRefused> {
         self.gate.borrow_mut().reconfigure(&config.resilience)?;
         self.breaker.update_settings(config.resilience.breaker());
         if let Some(channel) = portal {
@@ -438,12 +440,11 @@ async fn within<T>(budget: &Budget<'_>, work: impl std::future::Future<Output = 
 }
 
 /// What a decision depends on: user, group and the client's address.
-fn cache_key(event: &SessionEvent) -> Result<CacheKey, String> {
-    let mut key = CacheKey::new(event.username.as_bytes()).map_err(|e| e.to_string())?;
-    key.push(event.groupname.as_bytes())
-        .map_err(|e| e.to_string())?;
+fn cache_key(event: &SessionEvent) -> Result<CacheKey, KeyTooLong> {
+    let mut key = CacheKey::new(event.username.as_bytes())?;
+    key.push(event.groupname.as_bytes())?;
     let ip = event.ip_real.map(|i| i.to_string()).unwrap_or_default();
-    key.push(ip.as_bytes()).map_err(|e| e.to_string())?;
+    key.push(ip.as_bytes())?;
     Ok(key)
 }
 

@@ -20,7 +20,7 @@ use super::decision::{Decision, Source};
 use crate::config::Resilience;
 use crate::portal::auth::{Answer, Failure};
 use crate::resilience::cache::{CacheKey, DecisionCache, Kind, Stats};
-use crate::resilience::failmode::{FailPolicy, Fallback};
+use crate::resilience::failmode::{FailOpenRefused, FailPolicy, Fallback};
 use std::time::Instant;
 
 /// A portal call's result, as [`Gate::record`] and [`Gate::decide`] take it.
@@ -36,9 +36,9 @@ pub struct Gate {
 
 impl Gate {
     /// A gate for `settings`; refused when they ask for fail-open in production without consent.
-    pub fn new(settings: &Resilience) -> Result<Gate, String> {
+    pub fn new(settings: &Resilience) -> Result<Gate, FailOpenRefused> {
         Ok(Gate {
-            fail: FailPolicy::new(settings.fail()).map_err(|e| e.to_string())?,
+            fail: FailPolicy::new(settings.fail())?,
             cache: DecisionCache::new(settings.cache()),
             epoch: 0,
         })
@@ -46,10 +46,8 @@ impl Gate {
 
     /// Reloaded settings: the fail mode, and TTLs and capacity that apply to what is cached
     /// already. A refused fail mode changes nothing.
-    pub fn reconfigure(&mut self, settings: &Resilience) -> Result<(), String> {
-        self.fail
-            .update(settings.fail())
-            .map_err(|e| e.to_string())?;
+    pub fn reconfigure(&mut self, settings: &Resilience) -> Result<(), FailOpenRefused> {
+        self.fail.update(settings.fail())?;
         let c = settings.cache();
         self.cache.update_ttls(c.allow_ttl, c.deny_ttl, c.stale_ttl);
         self.cache.resize(c.capacity);

@@ -3,6 +3,7 @@
 //! are read (and checked against each other), and its `uci show` form.
 
 use super::from_uci::{duration_in, parse_id, parse_socket_mode, parse_socket_path, parse_uid};
+use super::invalid::Invalid;
 use super::reader::{Problem, SectionReader};
 use super::schema::{keyword_str, parse_keyword, Keyword, SectionWriter};
 use super::uci::{Package, Section};
@@ -106,7 +107,7 @@ pub(super) fn client_settings(pkg: &Package) -> Result<ClientSettings, Vec<Probl
     }
 }
 
-fn parse_hook_timeout(s: &str) -> Result<Duration, String> {
+fn parse_hook_timeout(s: &str) -> Result<Duration, Invalid> {
     duration_in(s, Duration::from_millis(100), Duration::from_secs(120))
 }
 

@@ -1,6 +1,7 @@
 //! Turns a parsed UCI package into a [`Config`]: section types and names, each option's syntax
 //! and range, then the checks that span options and sections. Every problem is collected.
 
+use super::invalid::Invalid;
 use super::reader::{closest, Problem, SectionReader};
 use super::schema::*;
 use super::uci::{Package, Section};
@@ -168,116 +169,112 @@ fn line_of(pkg: &Package, kind: &str, option: &str) -> u32 {
         .map_or(0, |s| s.get(option).map_or(s.line, |o| o.line))
 }
 
-pub(super) fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+pub(super) fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, Invalid> {
     let d = parse_duration(s)?;
     if d < min || d > max {
-        return Err(format!(
-            "'{s}' is out of range ({} to {})",
-            super::units::format_duration(min),
-            super::units::format_duration(max)
-        ));
+        return Err(Invalid::OutOfRange {
+            text: s.to_string(),
+            min: super::units::format_duration(min),
+            max: super::units::format_duration(max),
+        });
     }
     Ok(d)
 }
 
-pub(super) fn number_in(s: &str, min: u32, max: u32) -> Result<u32, String> {
+pub(super) fn number_in(s: &str, min: u32, max: u32) -> Result<u32, Invalid> {
     match s.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("'{s}' is not a whole number from {min} to {max}")),
+        _ => Err(Invalid::Number {
+            text: s.to_string(),
+            min,
+            max,
+        }),
     }
 }
 
-pub(super) fn parse_id(s: &str) -> Result<String, String> {
+pub(super) fn parse_id(s: &str) -> Result<String, Invalid> {
     if s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "'{s}' is not a valid id (1-64 printable characters, no spaces)"
-        ))
+        Err(Invalid::Id(s.to_string()))
     }
 }
 
-pub(super) fn parse_uid(s: &str) -> Result<u32, String> {
-    s.parse().map_err(|_| format!("'{s}' is not a numeric uid"))
+pub(super) fn parse_uid(s: &str) -> Result<u32, Invalid> {
+    s.parse().map_err(|_| Invalid::Uid(s.to_string()))
 }
 
-pub(super) fn parse_path(s: &str) -> Result<PathBuf, String> {
+pub(super) fn parse_path(s: &str) -> Result<PathBuf, Invalid> {
     if s.contains('\n') {
-        return Err("a path cannot contain a line break".into());
+        return Err(Invalid::LineBreak);
     }
     Ok(PathBuf::from(s))
 }
 
 /// Unix socket paths must fit `sun_path` (108 bytes with the terminating NUL).
-pub(super) fn parse_socket_path(s: &str) -> Result<PathBuf, String> {
+pub(super) fn parse_socket_path(s: &str) -> Result<PathBuf, Invalid> {
     let p = parse_path(s)?;
     if s.len() > 107 {
-        return Err(format!(
-            "socket path is {} bytes; the limit is 107",
-            s.len()
-        ));
+        return Err(Invalid::SocketPathLength(s.len()));
     }
     if Path::new(s).file_name().is_none() {
-        return Err(format!("'{s}' does not name a file"));
+        return Err(Invalid::NotAFile(s.to_string()));
     }
     Ok(p)
 }
 
 /// The hook socket must not be open to every local user.
-pub(super) fn parse_socket_mode(s: &str) -> Result<u32, String> {
+pub(super) fn parse_socket_mode(s: &str) -> Result<u32, Invalid> {
     let mode = parse_mode(s)?;
     if mode & 0o007 != 0 {
-        return Err(format!(
-            "mode {s} lets every local user reach the daemon; use 0600 or 0660"
-        ));
+        return Err(Invalid::SocketMode {
+            mode: s.to_string(),
+            why: "lets every local user reach the daemon",
+        });
     }
     if mode & 0o600 != 0o600 {
-        return Err(format!(
-            "mode {s} denies the owner read/write; use 0600 or 0660"
-        ));
+        return Err(Invalid::SocketMode {
+            mode: s.to_string(),
+            why: "denies the owner read/write",
+        });
     }
     if mode & 0o7000 != 0 {
-        return Err(format!(
-            "mode {s} has setuid/setgid/sticky bits; use 0600 or 0660"
-        ));
+        return Err(Invalid::SocketMode {
+            mode: s.to_string(),
+            why: "has setuid/setgid/sticky bits",
+        });
     }
     Ok(mode)
 }
 
-pub(super) fn parse_address(s: &str) -> Result<String, String> {
+pub(super) fn parse_address(s: &str) -> Result<String, Invalid> {
     check_host_port(s).map(|()| s.to_string())
 }
 
-pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    s.parse().map_err(|_| {
-        format!("'{s}' is not an IP address and port (e.g. 127.0.0.1:9101 or [::1]:9101)")
-    })
+pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, Invalid> {
+    s.parse().map_err(|_| Invalid::Listen(s.to_string()))
 }
 
-pub(super) fn parse_server_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_server_name(s: &str) -> Result<String, Invalid> {
     check_host_port(&format!("{s}:1"))
         .map(|()| s.to_string())
-        .map_err(|_| format!("'{s}' is not a valid TLS server name"))
+        .map_err(|_| Invalid::ServerName(s.to_string()))
 }
 
 /// User and group names as ocserv passes them: printable, no white space.
-pub(super) fn parse_account_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_account_name(s: &str) -> Result<String, Invalid> {
     if !s.is_empty() && s.len() <= 256 && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "'{s}' is not a valid user or group name (no spaces or control characters)"
-        ))
+        Err(Invalid::AccountName(s.to_string()))
     }
 }
 
-pub(super) fn parse_client_identity(s: &str) -> Result<String, String> {
+pub(super) fn parse_client_identity(s: &str) -> Result<String, Invalid> {
     if !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "'{s}' is not a valid client identity (a DNS name, URI or CN without spaces)"
-        ))
+        Err(Invalid::ClientIdentity(s.to_string()))
     }
 }
 

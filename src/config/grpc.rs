@@ -3,6 +3,7 @@
 //! form.
 
 use super::from_uci::{number_in, parse_client_identity, parse_listen, parse_path, require_files};
+use super::invalid::Invalid;
 use super::reader::SectionReader;
 use super::schema::SectionWriter;
 use super::uci::Section;
@@ -82,7 +83,10 @@ pub(super) fn read(mut r: SectionReader) -> Grpc {
                     .iter()
                     .find(|v| **v == s)
                     .map(|v| v.to_string())
-                    .ok_or_else(|| format!("'{s}' is not an occtl command ({})", verbs.join(", ")))
+                    .ok_or_else(|| Invalid::Command {
+                        text: s.to_string(),
+                        verbs: verbs.join(", "),
+                    })
             })
             .unwrap_or(d.allowed_command),
     };

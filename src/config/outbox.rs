@@ -3,6 +3,7 @@
 //! and its `uci show` form.
 
 use super::from_uci::{duration_in, number_in, parse_path};
+use super::invalid::Invalid;
 use super::reader::SectionReader;
 use super::schema::SectionWriter;
 use super::uci::Section;
@@ -44,7 +45,7 @@ pub(super) fn read(mut r: SectionReader) -> Outbox {
         dir: r.or("dir", d.dir, |s| {
             parse_path(s).and_then(|p| match p.is_absolute() {
                 true => Ok(p),
-                false => Err(format!("'{s}' is not an absolute path")),
+                false => Err(Invalid::NotAbsolute(s.to_string())),
             })
         }),
         max_events: r.or("max_events", d.max_events, |s| number_in(s, 10, 100_000)),

@@ -4,6 +4,7 @@
 //! [`SectionReader::finish`] is unknown, and is reported with the closest known name. That way
 //! the list of known options cannot drift from the code that reads them.
 
+use super::invalid::Invalid;
 use super::uci::{Section, Value};
 
 /// A problem in the file: the line (0 when it concerns the file as a whole) and what is wrong.
@@ -66,7 +67,7 @@ impl<'a> SectionReader<'a> {
     pub fn value<T>(
         &mut self,
         name: &'static str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, Invalid>,
     ) -> Option<T> {
         let text = self.raw(name)?;
         match parse(text) {
@@ -84,7 +85,7 @@ impl<'a> SectionReader<'a> {
         &mut self,
         name: &'static str,
         default: T,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, Invalid>,
     ) -> T {
         self.value(name, parse).unwrap_or(default)
     }
@@ -94,7 +95,7 @@ impl<'a> SectionReader<'a> {
     pub fn list<T>(
         &mut self,
         name: &'static str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, Invalid>,
     ) -> Option<Vec<T>> {
         self.asked.push(name);
         let opt = self.section.get(name)?;
@@ -196,7 +197,9 @@ mod tests {
         let mut problems = Vec::new();
         let mut r = SectionReader::new(&pkg.sections[0], "agent 'main'".into(), &mut problems);
         assert_eq!(
-            r.value("n", |s| s.parse::<u32>().map_err(|e| e.to_string())),
+            r.value("n", |s| s
+                .parse::<u32>()
+                .map_err(|_| Invalid::Uid(s.into()))),
             Some(5)
         );
         assert_eq!(
@@ -206,12 +209,14 @@ mod tests {
         assert_eq!(r.list("one", |s| Ok(s.to_string())), Some(vec!["x".into()]));
         assert_eq!(r.raw("two"), None);
         assert_eq!(
-            r.or("bad", 7u32, |s| s
-                .parse()
-                .map_err(|_| "not a number".into())),
+            r.or("bad", 7u32, |s| s.parse().map_err(|_| Invalid::Number {
+                text: s.into(),
+                min: 0,
+                max: 9
+            })),
             7
         );
-        assert_eq!(r.or("missing", 9u32, |_| Err("unused".into())), 9);
+        assert_eq!(r.or("missing", 9u32, |_| Err(Invalid::LineBreak)), 9);
         r.raw("socket");
         r.finish();
         let got: Vec<(u32, &str)> = problems
@@ -224,7 +229,7 @@ mod tests {
         assert_eq!(got[1].0, 7);
         assert!(got[1]
             .1
-            .contains("option 'bad' in agent 'main': not a number"));
+            .contains("option 'bad' in agent 'main': 'z' is not a whole number"));
         assert_eq!(got[2].0, 8);
         assert!(got[2].1.contains("did you mean 'socket'?"), "{}", got[2].1);
     }

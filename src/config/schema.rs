@@ -1,6 +1,7 @@
 //! The typed configuration of package `ocserv-agent`, its defaults, and its rendering back to
 //! UCI (what `check-config` prints). Reading it from a file lives in `from_uci.rs`.
 
+use super::invalid::Invalid;
 use super::resilience::Resilience;
 use super::uci::{Opt, Package, Section, Value};
 use super::{Agent, Control, Grpc, Metrics, Ocserv, Outbox, Policy, Portal};
@@ -32,7 +33,7 @@ pub trait Keyword: Sized + Copy + 'static {
 }
 
 /// Parses one of `T::WORDS`.
-pub fn parse_keyword<T: Keyword + PartialEq>(text: &str) -> Result<T, String> {
+pub fn parse_keyword<T: Keyword + PartialEq>(text: &str) -> Result<T, Invalid> {
     T::WORDS
         .iter()
         .find(|(w, _)| *w == text)
@@ -40,7 +41,11 @@ pub fn parse_keyword<T: Keyword + PartialEq>(text: &str) -> Result<T, String> {
         .ok_or_else(|| {
             let mut names: Vec<&str> = T::WORDS.iter().map(|(w, _)| *w).collect();
             names.dedup();
-            format!("invalid {} '{text}': use {}", T::WHAT, names.join(", "))
+            Invalid::Keyword {
+                what: T::WHAT,
+                text: text.to_string(),
+                words: names.join(", "),
+            }
         })
 }
 

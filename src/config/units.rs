@@ -1,9 +1,10 @@
 //! Value syntaxes shared by many options: durations, OpenWrt booleans, octal file modes,
 //! CIDR prefixes and `host:port` addresses.
 //!
-//! Each parser returns a message that says what was expected, so the caller only has to add
-//! the file, line and option name.
+//! Each parser returns an [`Invalid`] whose message says what was expected, so the caller only
+//! has to add the file, line and option name.
 
+use super::invalid::Invalid;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -12,10 +13,8 @@ use std::time::Duration;
 ///
 /// Whole numbers only: `1.5s` is refused rather than rounded, so the value an operator reads
 /// in the file is the value in force.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let err = || {
-        format!("invalid duration '{text}': use a whole number of seconds or a number with ms, s, m or h (e.g. 500ms, 5s, 2m)")
-    };
+pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
+    let err = || Invalid::Duration(text.to_string());
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -34,7 +33,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let millis = n
         .checked_mul(millis_per_unit)
         .filter(|&ms| ms <= MAX_DURATION_MS)
-        .ok_or_else(|| format!("duration '{text}' is too long (at most 1000h)"))?;
+        .ok_or_else(|| Invalid::DurationTooLong(text.to_string()))?;
     Ok(Duration::from_millis(millis))
 }
 
@@ -58,13 +57,11 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// Parses the OpenWrt boolean words (`1|on|true|yes|enabled`, `0|off|false|no|disabled`).
-pub fn parse_bool(text: &str) -> Result<bool, String> {
+pub fn parse_bool(text: &str) -> Result<bool, Invalid> {
     match text.to_ascii_lowercase().as_str() {
         "1" | "on" | "true" | "yes" | "enabled" => Ok(true),
         "0" | "off" | "false" | "no" | "disabled" => Ok(false),
-        _ => Err(format!(
-            "invalid boolean '{text}': use 1, on, true, yes, enabled or 0, off, false, no, disabled"
-        )),
+        _ => Err(Invalid::Bool(text.to_string())),
     }
 }
 
@@ -78,15 +75,13 @@ pub fn format_bool(b: bool) -> &'static str {
 }
 
 /// Parses an octal file mode such as `0600` or `660`.
-pub fn parse_mode(text: &str) -> Result<u32, String> {
+pub fn parse_mode(text: &str) -> Result<u32, Invalid> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
     {
-        return Err(format!(
-            "invalid file mode '{text}': use octal digits such as 0600 or 0660"
-        ));
+        return Err(Invalid::Mode(text.to_string()));
     }
-    u32::from_str_radix(digits, 8).map_err(|e| format!("invalid file mode '{text}': {e}"))
+    u32::from_str_radix(digits, 8).map_err(|_| Invalid::Mode(text.to_string()))
 }
 
 /// Formats a mode as four octal digits (`0600`).
@@ -103,28 +98,34 @@ pub struct Cidr {
 
 impl Cidr {
     /// Parses a prefix; host bits must be zero so that `10.1.2.3/8` is caught as a likely typo.
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub fn parse(text: &str) -> Result<Cidr, Invalid> {
         let (addr_text, prefix_text) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: IpAddr = addr_text
-            .parse()
-            .map_err(|_| format!("invalid address '{addr_text}' in '{text}'"))?;
+        let addr: IpAddr = addr_text.parse().map_err(|_| Invalid::CidrAddress {
+            address: addr_text.to_string(),
+            text: text.to_string(),
+        })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix =
             match prefix_text {
                 None => max,
                 Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(|| {
-                    format!("invalid prefix length '{p}' in '{text}' (0..={max})")
+                    Invalid::CidrPrefix {
+                        prefix: p.to_string(),
+                        text: text.to_string(),
+                        max,
+                    }
                 })?,
             };
         let cidr = Cidr { addr, prefix };
         if cidr.network() != addr {
-            return Err(format!(
-                "'{text}' has host bits set; did you mean '{}/{prefix}'?",
-                cidr.network()
-            ));
+            return Err(Invalid::CidrHostBits {
+                text: text.to_string(),
+                network: cidr.network().to_string(),
+                prefix,
+            });
         }
         Ok(cidr)
     }
@@ -172,8 +173,11 @@ fn mask128(prefix: u8) -> u128 {
 
 /// Checks a `host:port` address (`portal.example.net:443`, `192.0.2.1:443`, `[2001:db8::1]:443`).
 /// The host is resolved only when dialling, so a router may boot before DNS works.
-pub fn check_host_port(text: &str) -> Result<(), String> {
-    let err = |why: &str| format!("invalid address '{text}': {why} (expected host:port)");
+pub fn check_host_port(text: &str) -> Result<(), Invalid> {
+    let err = |why: &'static str| Invalid::HostPort {
+        text: text.to_string(),
+        why,
+    };
     let (host, port) = text.rsplit_once(':').ok_or_else(|| err("no port"))?;
     match port.parse::<u16>() {
         Ok(p) if p > 0 => {}
@@ -235,7 +239,10 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
-        assert!(parse_duration("1001h").unwrap_err().contains("too long"));
+        assert!(parse_duration("1001h")
+            .unwrap_err()
+            .to_string()
+            .contains("too long"));
     }
 
     #[test]
@@ -302,6 +309,7 @@ mod tests {
     fn cidrs_refuse_junk_and_host_bits() {
         assert!(Cidr::parse("10.1.2.3/8")
             .unwrap_err()
+            .to_string()
             .contains("10.0.0.0/8"));
         for bad in [
             "",

@@ -69,7 +69,7 @@ pub async fn run(
                 };
                 stream.run(&mut seen).await
             }
-            Err(e) => Err(Status::new(Code::FailedPrecondition, e)),
+            Err(e) => Err(Status::new(Code::FailedPrecondition, e.to_string())),
         };
         if started.elapsed() >= STABLE {
             failures = 0;
@@ -95,16 +95,34 @@ pub async fn run(
     }
 }
 
+/// Why the control stream cannot be set up.
+#[derive(Debug)]
+enum SetupError {
+    /// An address or a TLS file is missing (the config loader refuses that when enabled).
+    Incomplete,
+    Link(crate::portal::LinkError),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Incomplete => f.write_str("control needs address, ca, cert and key"),
+            SetupError::Link(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// How to reach the control server; its TLS files fall back to the portal's (config/).
-fn settings(config: &Config) -> Result<Settings, String> {
+fn settings(config: &Config) -> Result<Settings, SetupError> {
     let c = &config.control;
     let (Some(address), Some(ca), Some(cert), Some(key)) = (&c.address, &c.ca, &c.cert, &c.key)
     else {
-        return Err("control needs address, ca, cert and key".into());
+        return Err(SetupError::Incomplete);
     };
     let files = TlsFiles { ca, cert, key };
     let mut settings =
-        crate::portal::link(config, "control", address, c.server_name.as_deref(), files)?;
+        crate::portal::link(config, "control", address, c.server_name.as_deref(), files)
+            .map_err(SetupError::Link)?;
     settings.user_timeout = Some(user_timeout(c.heartbeat_interval));
     Ok(settings)
 }

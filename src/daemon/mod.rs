@@ -46,8 +46,10 @@ pub enum StartError {
     Signals(std::io::Error),
     Socket(BindError),
     Grpc(endpoint::StartError),
-    /// The portal client could not be set up (its TLS files, mostly).
-    Portal(String),
+    /// The portal client could not be set up (its TLS files).
+    Portal(crate::portal::LinkError),
+    /// `fail_mode open` in production without leave (the config loader refuses it first).
+    FailMode(crate::resilience::failmode::FailOpenRefused),
 }
 
 impl fmt::Display for StartError {
@@ -58,6 +60,7 @@ impl fmt::Display for StartError {
             StartError::Socket(e) => write!(f, "cannot listen: {e}"),
             StartError::Grpc(e) => write!(f, "{e}"),
             StartError::Portal(e) => write!(f, "{e}"),
+            StartError::FailMode(e) => write!(f, "{e}"),
         }
     }
 }
@@ -97,7 +100,7 @@ impl Daemon {
         let now = Instant::now();
         let config = Rc::new(config);
         let portal = crate::portal::channel(&config, executor).map_err(StartError::Portal)?;
-        let engine = Engine::new(config.clone(), portal).map_err(StartError::Portal)?;
+        let engine = Engine::new(config.clone(), portal).map_err(StartError::FailMode)?;
         Ok(Daemon {
             config_path,
             config: RefCell::new(config),
@@ -135,13 +138,16 @@ impl Daemon {
                     validate_interval: std::time::Duration::ZERO,
                     ..c.portal.clone()
                 };
-                let portal =
-                    if link(&new) != link(&old) || new.grpc.allow_tls12 != old.grpc.allow_tls12 {
-                        Some(crate::portal::channel(&new, self.executor)?)
-                    } else {
-                        None
-                    };
-                self.engine.update(new.clone(), portal)?;
+                let portal = if link(&new) != link(&old)
+                    || new.grpc.allow_tls12 != old.grpc.allow_tls12
+                {
+                    Some(crate::portal::channel(&new, self.executor).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                self.engine
+                    .update(new.clone(), portal)
+                    .map_err(|e| e.to_string())?;
                 Ok(new)
             }) {
             Ok(new) => {

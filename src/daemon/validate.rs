@@ -59,7 +59,7 @@ impl Daemon {
                         Ok(s) => {
                             log::debug!("validate: {} session(s) checked, all valid", s.checked)
                         }
-                        Err(e) => log::warn!("validate: {e}"),
+                        Err(e) => log::warn!("validate: cannot list ocserv's sessions: {e}"),
                     }
                 }
             })

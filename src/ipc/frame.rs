@@ -140,7 +140,7 @@ pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<(Kind, u32), FrameErro
 pub fn decode_json<T: DeJson>(payload: &[u8]) -> Result<T, FrameError> {
     let text =
         std::str::from_utf8(payload).map_err(|_| FrameError::BadPayload("not UTF-8".into()))?;
-    crate::json::decode(text).map_err(FrameError::BadPayload)
+    crate::json::decode(text).map_err(|e| FrameError::BadPayload(e.to_string()))
 }
 
 #[cfg(test)]

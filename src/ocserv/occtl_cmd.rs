@@ -35,7 +35,34 @@ pub enum Request {
     Reload,
 }
 
-pub fn parse(words: &[String]) -> Result<Request, String> {
+/// Why a command line is refused (before anything is sent to ocserv).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadCommand {
+    /// Not one of the verbs (the words given).
+    Unknown(String),
+    /// Not a user name ocserv could have (escaped for printing).
+    UserName(String),
+    /// Not a positive session ID.
+    SessionId(String),
+    /// Not an IP address.
+    Address(String),
+}
+
+impl std::fmt::Display for BadCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadCommand::Unknown(words) => write!(f, "unknown command '{words}'; {USAGE}"),
+            BadCommand::UserName(name) => write!(f, "'{name}' is not a user name"),
+            BadCommand::SessionId(id) => write!(f, "'{id}' is not a session ID"),
+            BadCommand::Address(ip) => write!(f, "'{ip}' is not an IP address"),
+        }
+    }
+}
+
+impl std::error::Error for BadCommand {}
+
+/// Reads occtl's command words into a request, every argument checked.
+pub fn parse(words: &[String]) -> Result<Request, BadCommand> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     Ok(match w.as_slice() {
         ["show", "users"] => Request::Users,
@@ -47,31 +74,31 @@ pub fn parse(words: &[String]) -> Result<Request, String> {
         ["disconnect", "id", id] => Request::DisconnectId(session_id(id)?),
         ["unban", "ip", ip] => Request::Unban(
             ip.parse()
-                .map_err(|_| format!("'{ip}' is not an IP address"))?,
+                .map_err(|_| BadCommand::Address(ip.to_string()))?,
         ),
         ["reload"] => Request::Reload,
-        _ => return Err(format!("unknown command '{}'; {USAGE}", w.join(" "))),
+        _ => return Err(BadCommand::Unknown(w.join(" "))),
     })
 }
 
 /// A user name as ocserv could have one: printable, no spaces, bounded (requests are ≤ 256 B).
-fn username(name: &str) -> Result<String, String> {
+fn username(name: &str) -> Result<String, BadCommand> {
     if name.is_empty()
         || name.len() > 200
         || name.starts_with('-')
         || name.contains(|c: char| "`$;|&<>(){}[]*?!~'\"\\".contains(c))
         || name.chars().any(|c| c.is_control() || c == ' ')
     {
-        return Err(format!("'{}' is not a user name", name.escape_default()));
+        return Err(BadCommand::UserName(name.escape_default().to_string()));
     }
     Ok(name.to_string())
 }
 
-fn session_id(id: &str) -> Result<i32, String> {
+fn session_id(id: &str) -> Result<i32, BadCommand> {
     id.parse::<i32>()
         .ok()
         .filter(|&n| n > 0)
-        .ok_or_else(|| format!("'{id}' is not a session ID"))
+        .ok_or_else(|| BadCommand::SessionId(id.to_string()))
 }
 
 /// The command's words without its argument, as `grpc.allowed_command` lists them.
@@ -186,7 +213,7 @@ mod tests {
     use super::*;
 
     fn p(line: &str) -> Result<Request, String> {
-        parse(&line.split(' ').map(str::to_string).collect::<Vec<_>>())
+        parse(&line.split(' ').map(str::to_string).collect::<Vec<_>>()).map_err(|e| e.to_string())
     }
 
     #[test]

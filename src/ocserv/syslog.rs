@@ -10,6 +10,7 @@
 use crate::config::Ocserv;
 use async_io::{Async, Timer};
 use futures_lite::io::{AsyncBufReadExt, BufReader};
+use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -23,8 +24,50 @@ pub enum Source {
     File(PathBuf),
 }
 
+/// Why ocserv's log cannot be read.
+#[derive(Debug)]
+pub enum LogError {
+    /// Neither `logread` nor a syslog file: the program and the files looked for.
+    NoSyslog {
+        logread: PathBuf,
+        files: Vec<PathBuf>,
+    },
+    /// `logread` would not start, or its output could not be read.
+    Logread {
+        program: PathBuf,
+        error: std::io::Error,
+    },
+    /// The syslog file could not be read.
+    File {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::NoSyslog { logread, files } => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                write!(
+                    f,
+                    "no syslog to read: {} is not installed and {} does not exist",
+                    logread.display(),
+                    names.join(" / ")
+                )
+            }
+            LogError::Logread { program, error } => {
+                write!(f, "cannot run {}: {error}", program.display())
+            }
+            LogError::File { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for LogError {}
+
 /// The source to read: `ocserv.logread` if that program exists, else the syslog file.
-pub fn source(settings: &Ocserv) -> Result<Source, String> {
+pub fn source(settings: &Ocserv) -> Result<Source, LogError> {
     if settings.logread.is_file() {
         return Ok(Source::Logread(settings.logread.clone()));
     }
@@ -39,13 +82,9 @@ pub fn source(settings: &Ocserv) -> Result<Source, String> {
         .iter()
         .find(|f| f.is_file())
         .map(|f| Source::File(f.clone()))
-        .ok_or_else(|| {
-            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            format!(
-                "no syslog to read: {} is not installed and {} does not exist",
-                settings.logread.display(),
-                names.join(" / ")
-            )
+        .ok_or_else(|| LogError::NoSyslog {
+            logread: settings.logread.clone(),
+            files: files.clone(),
         })
 }
 
@@ -166,7 +205,7 @@ const FILE_TAIL: u64 = 256 * 1024;
 const FILE_POLL: Duration = Duration::from_millis(500);
 
 impl Reader {
-    pub fn open(source: &Source, follow: bool) -> Result<Reader, String> {
+    pub fn open(source: &Source, follow: bool) -> Result<Reader, LogError> {
         match source {
             Source::Logread(program) => {
                 let mut cmd = Command::new(program);
@@ -174,11 +213,16 @@ impl Reader {
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::null());
-                let mut child = cmd
-                    .spawn()
-                    .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-                let stdout = child.stdout.take().ok_or("logread without stdout")?;
-                let stdout = Async::new(stdout).map_err(|e| format!("logread's output: {e}"))?;
+                let failed = |error| LogError::Logread {
+                    program: program.clone(),
+                    error,
+                };
+                let mut child = cmd.spawn().map_err(failed)?;
+                let stdout = child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| failed(std::io::Error::other("logread without stdout")))?;
+                let stdout = Async::new(stdout).map_err(failed)?;
                 Ok(Reader::Logread {
                     child,
                     lines: BufReader::new(stdout).lines(),
@@ -239,21 +283,23 @@ impl Drop for Reader {
 
 /// The whole lines of `path` from `from` (the last [`FILE_TAIL`] bytes when `None`, or the
 /// start again when the file shrank: it was rotated), and where the next read starts.
-fn read_from(path: &Path, from: Option<u64>) -> Result<(Vec<String>, u64), String> {
-    let mut file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_from(path: &Path, from: Option<u64>) -> Result<(Vec<String>, u64), LogError> {
+    let failed = |error| LogError::File {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut file = std::fs::File::open(path).map_err(failed)?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let start = match from {
         Some(p) if p <= len => p,
         Some(_) => 0,
         None => len.saturating_sub(FILE_TAIL),
     };
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(start)).map_err(failed)?;
     let mut bytes = Vec::new();
     file.take(len - start)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(failed)?;
     // Only whole lines: a line being written is read next time.
     let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let mut lines: Vec<String> = String::from_utf8_lossy(&bytes[..whole])

@@ -66,7 +66,7 @@ fn settings(dir: &Path) -> Ocserv {
 #[test]
 fn without_logread_or_a_file_the_error_names_both() {
     let dir = crate::testutil::fresh_dir("syslog-none");
-    let err = source(&settings(&dir)).unwrap_err();
+    let err = source(&settings(&dir)).unwrap_err().to_string();
     assert!(err.contains("no-logread is not installed"), "{err}");
     assert!(err.contains("syslog does not exist"), "{err}");
 }

@@ -5,7 +5,7 @@ pub mod validate;
 
 use crate::config::{Config, Portal};
 use crate::grpc::client::{Channel, Settings};
-use crate::grpc::{client_config, TlsFiles};
+use crate::grpc::{client_config, TlsError, TlsFiles};
 use async_executor::LocalExecutor;
 
 /// A channel to the configured portal; `Ok(None)` when the portal is disabled. Errors name the
@@ -13,12 +13,12 @@ use async_executor::LocalExecutor;
 pub fn channel(
     config: &Config,
     executor: &'static LocalExecutor<'static>,
-) -> Result<Option<Channel>, String> {
+) -> Result<Option<Channel>, LinkError> {
     Ok(settings(config)?.map(|s| Channel::new(s, executor)))
 }
 
 /// How to reach the configured portal; `Ok(None)` when it is disabled.
-fn settings(config: &Config) -> Result<Option<Settings>, String> {
+fn settings(config: &Config) -> Result<Option<Settings>, LinkError> {
     let Portal {
         enabled: true,
         address: Some(address),
@@ -55,15 +55,31 @@ fn settings(config: &Config) -> Result<Option<Settings>, String> {
 /// link in errors.
 pub fn link(
     config: &Config,
-    what: &str,
+    what: &'static str,
     address: &str,
     server_name: Option<&str>,
     files: TlsFiles,
-) -> Result<Settings, String> {
+) -> Result<Settings, LinkError> {
     let tls =
-        client_config(files, config.grpc.allow_tls12).map_err(|e| format!("{what} TLS: {e}"))?;
+        client_config(files, config.grpc.allow_tls12).map_err(|error| LinkError { what, error })?;
     Ok(Settings::new(address, server_name, tls))
 }
+
+/// A link to the portal (or the control server) that cannot be set up: its TLS files.
+#[derive(Debug)]
+pub struct LinkError {
+    /// `portal` or `control`.
+    pub what: &'static str,
+    pub error: TlsError,
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} TLS: {}", self.what, self.error)
+    }
+}
+
+impl std::error::Error for LinkError {}
 
 #[cfg(test)]
 mod tests {
@@ -128,7 +144,7 @@ mod tests {
         assert!(settings(&config).unwrap().is_none());
         let mut config = enabled(Duration::from_secs(2));
         config.portal.key = Some("/nonexistent/client.key".into());
-        let err = settings(&config).unwrap_err();
+        let err = settings(&config).unwrap_err().to_string();
         assert!(
             err.contains("portal TLS") && err.contains("/nonexistent/client.key"),
             "{err}"

@@ -64,17 +64,14 @@ pub async fn verdict(
 /// Asks about every session ocserv lists, one at a time, and ends the ones the portal refuses;
 /// their users' cached decisions are dropped (`revoke`) so that a reconnect is put to the
 /// portal. Sessions not yet connected (their connect-script still running) are left to the
-/// connect decision.
+/// connect decision. Fails only when ocserv does not list its sessions.
 pub async fn sweep(
     channel: &Channel,
     ctl: &Client,
     timeout: Duration,
     revoke: &dyn Fn(Option<&str>) -> u32,
-) -> Result<Sweep, String> {
-    let list = ctl
-        .list()
-        .await
-        .map_err(|e| format!("cannot list ocserv's sessions: {e}"))?;
+) -> Result<Sweep, crate::ocserv::ctl::CtlError> {
+    let list = ctl.list().await?;
     let mut done = Sweep::default();
     const CONNECTED: u32 = 4;
     let connected =

@@ -62,7 +62,8 @@ pub async fn run(setup: &Setup, req: CommandRequest) -> Result<CommandResponse, 
             "too many or too long arguments",
         ));
     }
-    let request = parse(&req.args).map_err(|e| Status::new(Code::InvalidArgument, e))?;
+    let request =
+        parse(&req.args).map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))?;
     if !setup.allowed.iter().any(|v| v == verb(&request)) {
         return Err(Status::new(
             Code::PermissionDenied,

@@ -91,7 +91,7 @@ async fn stream_syslog(
     follow: bool,
     responses: Responses,
 ) -> Result<(), Status> {
-    let unavailable = |e: String| Status::new(Code::Unavailable, e);
+    let unavailable = |e: syslog::LogError| Status::new(Code::Unavailable, e.to_string());
     let source = syslog::source(ocserv).map_err(unavailable)?;
     let mut reader = syslog::Reader::open(&source, follow).map_err(unavailable)?;
     let year = crate::utc::parts(crate::utc::now()).0;
