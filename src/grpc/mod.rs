@@ -11,6 +11,8 @@
 //!
 //! What callers need is re-exported here and in `server`/`client`; the rest is internal.
 
+#![warn(missing_docs)]
+
 mod transport;
 mod wire;
 

@@ -30,8 +30,11 @@ pub struct CallOptions {
 /// A unary response with the metadata that came with it.
 #[derive(Clone, Debug)]
 pub struct Response {
+    /// The response message.
     pub message: Bytes,
+    /// The response headers' custom metadata.
     pub headers: Metadata,
+    /// The trailers' custom metadata.
     pub trailers: Metadata,
 }
 

@@ -38,11 +38,15 @@ pub struct Settings {
     pub address: String,
     /// The name the server's certificate must carry (the host part of `address` by default).
     pub server_name: String,
+    /// The client's TLS (with its certificate, for mutual TLS).
     pub tls: Arc<ClientConfig>,
+    /// How long a TCP and TLS connect may take.
     pub connect_timeout: Duration,
+    /// The largest response message taken.
     pub max_message: usize,
     /// First wait after a failed connection attempt; doubles up to `backoff_max`.
     pub backoff_min: Duration,
+    /// The longest wait between connection attempts.
     pub backoff_max: Duration,
     /// TCP_USER_TIMEOUT for the connection's socket: how long sent data may stay unacknowledged
     /// before the kernel gives the connection up. For a stream that sends regularly (the

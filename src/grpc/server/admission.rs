@@ -74,6 +74,7 @@ impl Drop for Handshaking {
 }
 
 impl Admission {
+    /// Admission with the default rates and pool size.
     pub fn new() -> Rc<Admission> {
         Rc::new(Admission::default())
     }

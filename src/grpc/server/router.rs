@@ -50,6 +50,7 @@ pub enum Access {
 pub struct Call {
     /// `/package.Service/Method`.
     pub path: String,
+    /// The request's custom metadata.
     pub metadata: Metadata,
     /// The client certificate's names.
     pub peer: Rc<Identities>,
@@ -63,8 +64,6 @@ pub struct Call {
 }
 
 impl Call {
-    /// Metadata for the response headers. They leave with the first response message (unary:
-    /// when the handler returns), so later changes are not sent.
     /// PERMISSION_DENIED unless the peer is on `grpc.allowed_client`: the guard of every
     /// method that changes something or reads the logs.
     pub fn require_allowed(&self) -> Result<(), Status> {
@@ -78,6 +77,8 @@ impl Call {
         }
     }
 
+    /// Metadata for the response headers. They leave with the first response message (unary:
+    /// when the handler returns), so later changes are not sent.
     pub fn response_headers(&self) -> RefMut<'_, Metadata> {
         self.reply.headers.borrow_mut()
     }
@@ -95,6 +96,7 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router with no methods (every path is UNIMPLEMENTED).
     pub fn new() -> Router {
         Router::default()
     }

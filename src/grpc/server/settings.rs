@@ -14,11 +14,17 @@ use std::time::Duration;
 /// Bounds for one server.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The largest request message taken.
     pub max_message: usize,
+    /// Calls open at once on one connection.
     pub max_concurrent_streams: u32,
+    /// The largest header block taken.
     pub max_header_list_size: u32,
+    /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
+    /// Client identities allowed the guarded methods (empty: any).
     pub allowed_clients: Vec<String>,
+    /// Pings on quiet connections.
     pub keepalive: Keepalive,
     /// The deadline of a unary call whose client sent none.
     pub unary_time_limit: Duration,
@@ -57,6 +63,7 @@ pub(super) struct Generation {
 }
 
 impl InForce {
+    /// `settings` in force, under certificate files identified by `tls_files`.
     pub fn new(settings: Rc<Settings>, tls_files: u64) -> InForce {
         InForce {
             current: RefCell::new(Generation {
@@ -100,6 +107,7 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
+    /// Not requested yet.
     pub fn new() -> Shutdown {
         Shutdown::default()
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 /// When to ping and how long to wait for the answer.
 #[derive(Clone, Copy, Debug)]
 pub struct Keepalive {
+    /// How long a connection may be quiet before a PING.
     pub interval: Duration,
+    /// How long a PING may go unanswered before the connection is closed.
     pub timeout: Duration,
 }
 

@@ -30,28 +30,46 @@ pub struct TlsFiles<'a> {
 /// Why a TLS configuration could not be built.
 #[derive(Debug)]
 pub enum TlsError {
+    /// A PEM file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         error: std::io::Error,
     },
+    /// The file holds no certificate.
     NoCertificate(PathBuf),
+    /// The file holds no private key.
     NoKey(PathBuf),
+    /// The file is not valid PEM.
     Pem {
+        /// The file.
         path: PathBuf,
+        /// What was wrong.
         error: String,
     },
+    /// The CA file holds a certificate rustls refuses as a trust anchor.
     BadCa {
+        /// The file.
         path: PathBuf,
+        /// What was wrong.
         error: String,
     },
+    /// The key is not the certificate's.
     KeyMismatch {
+        /// The certificate file.
         cert: PathBuf,
+        /// The key file.
         key: PathBuf,
     },
+    /// A key of a kind rustls (ring) cannot use.
     UnsupportedKey {
+        /// The file.
         path: PathBuf,
+        /// What was wrong.
         error: String,
     },
+    /// rustls refused the configuration.
     Config(String),
 }
 

@@ -10,8 +10,11 @@ use std::fmt;
 /// The names a certificate claims.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Identities {
+    /// The subject's CN, if any.
     pub common_name: Option<String>,
+    /// subjectAltName DNS names.
     pub dns: Vec<String>,
+    /// subjectAltName URIs (SPIFFE IDs and the like).
     pub uris: Vec<String>,
 }
 

@@ -21,6 +21,7 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// A budget of `limit` bytes for everything its shares hold.
     pub fn new(limit: usize) -> Rc<Budget> {
         Rc::new(Budget {
             limit: Cell::new(limit),
@@ -47,6 +48,7 @@ pub struct Share {
 }
 
 impl Share {
+    /// One connection's share of `budget`.
     pub fn new(budget: Rc<Budget>) -> Rc<Share> {
         Rc::new(Share {
             budget,

@@ -30,6 +30,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder that refuses messages over `max_message` bytes.
     pub fn new(max_message: usize) -> Decoder {
         Decoder {
             buffer: BytesMut::new(),

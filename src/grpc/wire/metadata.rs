@@ -8,7 +8,9 @@ use std::fmt;
 /// A metadata value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A printable ASCII value.
     Ascii(String),
+    /// A `-bin` key's value, base64 on the wire.
     Binary(Vec<u8>),
 }
 
@@ -47,6 +49,7 @@ pub fn is_valid_key(key: &str) -> bool {
 }
 
 impl Metadata {
+    /// No entries.
     pub fn new() -> Metadata {
         Metadata::default()
     }
@@ -83,14 +86,17 @@ impl Metadata {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// Every entry, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// How many entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

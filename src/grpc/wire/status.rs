@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-/// The status codes of gRPC's status-code document.
+/// The status codes of gRPC's status-code document, by their numbers there (each variant is
+/// the document's, so it is not described again here).
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     Ok = 0,
@@ -63,10 +65,12 @@ impl Code {
         text.parse().ok().map(Code::from_number)
     }
 
+    /// The code's number on the wire (`grpc-status`).
     pub fn number(self) -> u32 {
         self as u32
     }
 
+    /// The code's name, as gRPC spells it (`PERMISSION_DENIED`).
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Ok => "OK",
@@ -122,11 +126,14 @@ impl fmt::Display for Code {
 /// A call's outcome: a code and a human-readable message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    /// What kind of outcome.
     pub code: Code,
+    /// Words for a person (`grpc-message`).
     pub message: String,
 }
 
 impl Status {
+    /// A status with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Status {
         Status {
             code,
@@ -134,10 +141,12 @@ impl Status {
         }
     }
 
+    /// Success.
     pub fn ok() -> Status {
         Status::new(Code::Ok, "")
     }
 
+    /// Whether this is success.
     pub fn is_ok(&self) -> bool {
         self.code == Code::Ok
     }
