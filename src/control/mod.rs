@@ -1,7 +1,8 @@
 //! The dial-out control stream, for routers the portal cannot reach (behind NAT): the agent
 //! connects to `control.address` with mutual TLS, opens `agent.v1.AgentService/AgentStream` as
 //! the client, sends a heartbeat every `control.heartbeat_interval`, runs each order the portal
-//! sends (dispatch.rs) and answers it on the same stream. A lost stream is reopened after a
+//! sends (dispatch.rs) and answers it on the same stream; heartbeats carry ocserv's state
+//! (heartbeat.rs). A lost stream is reopened after a
 //! jittered backoff; a configuration reload that changes the `control` section reopens it with
 //! the new settings.
 

@@ -1,4 +1,5 @@
-//! The agent as the portal's client: policy questions (auth.rs), and the channel they travel on.
+//! The agent as the portal's client: policy questions (auth.rs), ValidateSession sweeps of the
+//! sessions ocserv has (validate.rs), and the channel they travel on.
 
 pub mod auth;
 pub mod validate;
