@@ -4,6 +4,7 @@
 //! - [`cli`]: command-line entry points (`run`, `hook`, `check-config`, `status`, `version`);
 //! - [`config`]: the UCI configuration file, parsed, typed and validated;
 //! - [`session`]: the decision input, a session event read from ocserv's script environment;
+//! - [`decision`]: what a decision is (allow or deny, its source, why), sent typed to the hook;
 //! - [`authz`]: the decision: local rules, the portal behind cache and breaker, the budget;
 //! - [`ipc`]: the local socket between the hook and the daemon;
 //! - [`json`]: strict JSON checking in front of nanoserde;
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod decision;
 pub mod events;
 pub mod fsutil;
 pub mod grpc;

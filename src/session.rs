@@ -16,31 +16,6 @@ pub const MAX_NAME_LEN: usize = 256;
 /// Informational strings longer than this are cut (on a character boundary).
 pub const MAX_INFO_LEN: usize = 256;
 
-/// Every variable ocserv sets for the script that the agent reads: what the hook forwards.
-pub const VARIABLES: &[&str] = &[
-    "REASON",
-    "ID",
-    "USERNAME",
-    "GROUPNAME",
-    "VHOST",
-    "DEVICE",
-    "IP_REAL",
-    "IP_REAL_LOCAL",
-    "IP_LOCAL",
-    "IP_REMOTE",
-    "IPV6_LOCAL",
-    "IPV6_REMOTE",
-    "IPV6_PREFIX",
-    "REMOTE_HOSTNAME",
-    "HOSTNAME",
-    "USER_AGENT",
-    "DEVICE_TYPE",
-    "DEVICE_PLATFORM",
-    "STATS_BYTES_IN",
-    "STATS_BYTES_OUT",
-    "STATS_DURATION",
-];
-
 /// Why ocserv ran the script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -50,6 +25,13 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reason ocserv names with `word`; `None` for any other word.
+    pub fn from_word(word: &str) -> Option<Reason> {
+        [Reason::Connect, Reason::Disconnect, Reason::HostUpdate]
+            .into_iter()
+            .find(|r| r.as_str() == word)
+    }
+
     /// The word ocserv puts in `REASON`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,7 +80,8 @@ pub struct SessionEvent {
     pub stats: Option<Stats>,
 }
 
-/// A variable that is missing or malformed.
+/// A value that is missing or malformed, named by ocserv's script variable (also when the event
+/// came from the hook's message or a NotifyConnect: the names an operator can look up).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvError {
     pub variable: &'static str,
@@ -124,25 +107,18 @@ impl SessionEvent {
         lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<SessionEvent, EnvError> {
         let env = Env(lookup);
-        let reason = match env.required("REASON")?.as_str() {
-            "connect" => Reason::Connect,
-            "disconnect" => Reason::Disconnect,
-            "host-update" => Reason::HostUpdate,
-            other => {
-                return Err(EnvError {
-                    variable: "REASON",
-                    problem: format!(
-                        "unknown reason '{other}' (expected connect, disconnect or host-update)"
-                    ),
-                })
-            }
-        };
+        let reason = env.required("REASON")?;
+        let reason = Reason::from_word(&reason).ok_or_else(|| EnvError {
+            variable: "REASON",
+            problem: format!(
+                "unknown reason '{reason}' (expected connect, disconnect or host-update)"
+            ),
+        })?;
         let id = env.required("ID")?;
         let id = id.parse::<u32>().map_err(|_| EnvError {
             variable: "ID",
             problem: format!("'{id}' is not a session id"),
         })?;
-        let username = env.name("USERNAME", true)?;
         let stats = if reason == Reason::Disconnect {
             Some(Stats {
                 bytes_in: env.number("STATS_BYTES_IN")?.unwrap_or(0),
@@ -152,31 +128,127 @@ impl SessionEvent {
         } else {
             None
         };
-        let hostname = match env.info("REMOTE_HOSTNAME")? {
+        let hostname = match env.text("REMOTE_HOSTNAME")? {
             h if !h.is_empty() => h,
-            _ => env.info("HOSTNAME")?,
+            _ => env.text("HOSTNAME")?,
         };
-        Ok(SessionEvent {
+        let ip = |variable| {
+            env.get(variable)?
+                .map(|v| parse_ip(variable, &v))
+                .transpose()
+        };
+        let ipv6 = |variable| {
+            env.get(variable)?
+                .map(|v| parse_ipv6(variable, &v))
+                .transpose()
+        };
+        SessionEvent {
             reason,
             id,
-            username,
-            groupname: env.name("GROUPNAME", false)?,
-            vhost: env.info("VHOST")?,
-            device: env.info("DEVICE")?,
-            ip_real: env.ip("IP_REAL")?,
-            ip_real_local: env.ip("IP_REAL_LOCAL")?,
-            ip_local: env.ip("IP_LOCAL")?,
-            ip_remote: env.ip("IP_REMOTE")?,
-            ipv6_local: env.ipv6("IPV6_LOCAL")?,
-            ipv6_remote: env.ipv6("IPV6_REMOTE")?,
+            username: env.required("USERNAME")?,
+            groupname: env.text("GROUPNAME")?,
+            vhost: env.text("VHOST")?,
+            device: env.text("DEVICE")?,
+            ip_real: ip("IP_REAL")?,
+            ip_real_local: ip("IP_REAL_LOCAL")?,
+            ip_local: ip("IP_LOCAL")?,
+            ip_remote: ip("IP_REMOTE")?,
+            ipv6_local: ipv6("IPV6_LOCAL")?,
+            ipv6_remote: ipv6("IPV6_REMOTE")?,
             ipv6_prefix: env.number("IPV6_PREFIX")?.map(|p| p.min(128) as u8),
             hostname,
-            user_agent: env.info("USER_AGENT")?,
-            device_type: env.info("DEVICE_TYPE")?,
-            device_platform: env.info("DEVICE_PLATFORM")?,
+            user_agent: env.text("USER_AGENT")?,
+            device_type: env.text("DEVICE_TYPE")?,
+            device_platform: env.text("DEVICE_PLATFORM")?,
             stats,
-        })
+        }
+        .checked()
     }
+
+    /// The rules every event meets wherever it came from (ocserv's environment in the hook, the
+    /// hook's message in the daemon, a NotifyConnect): a user name is set, names are bounded
+    /// and free of control characters, informational text is cut to [`MAX_INFO_LEN`] bytes,
+    /// a prefix length is at most 128, and only a disconnect carries traffic totals (zeros when
+    /// ocserv gave none).
+    pub fn checked(mut self) -> Result<SessionEvent, EnvError> {
+        if self.username.is_empty() {
+            return Err(EnvError {
+                variable: "USERNAME",
+                problem: NOT_SET.into(),
+            });
+        }
+        check_name("USERNAME", &self.username)?;
+        check_name("GROUPNAME", &self.groupname)?;
+        for text in [
+            &mut self.vhost,
+            &mut self.device,
+            &mut self.hostname,
+            &mut self.user_agent,
+            &mut self.device_type,
+            &mut self.device_platform,
+        ] {
+            cut_info(text);
+        }
+        if let Some(prefix) = self.ipv6_prefix.filter(|p| *p > 128) {
+            return Err(EnvError {
+                variable: "IPV6_PREFIX",
+                problem: format!("{prefix} is not a prefix length (at most 128)"),
+            });
+        }
+        self.stats = match self.reason {
+            Reason::Disconnect => Some(self.stats.unwrap_or(Stats {
+                bytes_in: 0,
+                bytes_out: 0,
+                duration_secs: 0,
+            })),
+            Reason::Connect | Reason::HostUpdate => None,
+        };
+        Ok(self)
+    }
+}
+
+const NOT_SET: &str = "not set (is this binary running as ocserv's connect-script?)";
+
+/// A user or group name: bounded, no control characters.
+fn check_name(variable: &'static str, value: &str) -> Result<(), EnvError> {
+    if value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
+        return Err(EnvError {
+            variable,
+            problem: format!(
+                "not a valid name (at most {MAX_NAME_LEN} bytes, no control characters)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Informational text, cut to [`MAX_INFO_LEN`] bytes on a character boundary.
+fn cut_info(value: &mut String) {
+    if value.len() > MAX_INFO_LEN {
+        let mut end = MAX_INFO_LEN;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+}
+
+/// An address in `variable`'s text.
+pub fn parse_ip(variable: &'static str, text: &str) -> Result<IpAddr, EnvError> {
+    text.parse().map_err(|_| EnvError {
+        variable,
+        problem: format!("'{text}' is not an IP address"),
+    })
+}
+
+/// An IPv6 address in `variable`'s text; ocserv appends a meaningless `%NNN` to IPV6_LOCAL,
+/// which is stripped.
+pub fn parse_ipv6(variable: &'static str, text: &str) -> Result<Ipv6Addr, EnvError> {
+    let addr = text.split('%').next().unwrap_or("");
+    addr.parse().map_err(|_| EnvError {
+        variable,
+        problem: format!("'{text}' is not an IPv6 address"),
+    })
 }
 
 struct Env<F>(F);
@@ -197,63 +269,13 @@ impl<F: Fn(&str) -> Option<std::ffi::OsString>> Env<F> {
     fn required(&self, variable: &'static str) -> Result<String, EnvError> {
         self.get(variable)?.ok_or(EnvError {
             variable,
-            problem: "not set (is this binary running as ocserv's connect-script?)".into(),
+            problem: NOT_SET.into(),
         })
     }
 
-    /// A user or group name: bounded, no control characters.
-    fn name(&self, variable: &'static str, required: bool) -> Result<String, EnvError> {
-        let value = if required {
-            self.required(variable)?
-        } else {
-            self.get(variable)?.unwrap_or_default()
-        };
-        if value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
-            return Err(EnvError {
-                variable,
-                problem: format!(
-                    "not a valid name (at most {MAX_NAME_LEN} bytes, no control characters)"
-                ),
-            });
-        }
-        Ok(value)
-    }
-
-    /// Informational text, cut to [`MAX_INFO_LEN`] bytes.
-    fn info(&self, variable: &'static str) -> Result<String, EnvError> {
-        let mut value = self.get(variable)?.unwrap_or_default();
-        if value.len() > MAX_INFO_LEN {
-            let mut end = MAX_INFO_LEN;
-            while !value.is_char_boundary(end) {
-                end -= 1;
-            }
-            value.truncate(end);
-        }
-        Ok(value)
-    }
-
-    fn ip(&self, variable: &'static str) -> Result<Option<IpAddr>, EnvError> {
-        self.get(variable)?
-            .map(|v| {
-                v.parse().map_err(|_| EnvError {
-                    variable,
-                    problem: format!("'{v}' is not an IP address"),
-                })
-            })
-            .transpose()
-    }
-
-    /// ocserv appends a meaningless `%NNN` to IPV6_LOCAL; it is stripped.
-    fn ipv6(&self, variable: &'static str) -> Result<Option<Ipv6Addr>, EnvError> {
-        self.get(variable)?
-            .map(|v| {
-                let addr = v.split('%').next().unwrap_or("");
-                addr.parse().map_err(|_| EnvError {
-                    variable,
-                    problem: format!("'{v}' is not an IPv6 address"),
-                })
-            })
-            .transpose()
+    /// Text that may be unset (then empty).
+    fn text(&self, variable: &'static str) -> Result<String, EnvError> {
+        Ok(self.get(variable)?.unwrap_or_default())
     }
 
     fn number(&self, variable: &'static str) -> Result<Option<u64>, EnvError> {
@@ -269,9 +291,10 @@ impl<F: Fn(&str) -> Option<std::ffi::OsString>> Env<F> {
 }
 
 impl SessionEvent {
-    /// An event with the given reason, session id and user and nothing else, for tests.
-    #[cfg(test)]
-    pub(crate) fn for_test(reason: Reason, id: u32, username: &str) -> SessionEvent {
+    /// An event with the given reason, session id and user and nothing else set, for sources
+    /// that know less than ocserv's environment (NotifyConnect) to fill in, then
+    /// [`SessionEvent::checked`].
+    pub fn new(reason: Reason, id: u32, username: &str) -> SessionEvent {
         SessionEvent {
             reason,
             id,

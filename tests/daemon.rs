@@ -204,27 +204,36 @@ fn hostile_frames_get_error_replies_and_the_daemon_lives_on() {
     let config = dir.write("c", &common::config_text(&dir, ""));
     let d = Daemon::start(&config);
     let socket = dir.path("agent.sock");
+    // An event the hook would never send: typed, but with a name ocserv's rules refuse.
+    let event = br#"{"reason":"connect","id":1,"username":"a\nb","groupname":"","vhost":"","device":"","hostname":"","user_agent":"","device_type":"","device_platform":""}"#;
+    let mut bad_event = b"OA\x02\x02".to_vec();
+    bad_event.extend_from_slice(&(event.len() as u32).to_be_bytes());
+    bad_event.extend_from_slice(event);
     let cases: &[(&[u8], &str)] = &[
         (b"GET / HTTP/1.0\r\n\r\n", "not an ocserv-agent message"),
         (b"OA\x09\x01\0\0\0\0", "protocol version 9"),
-        (b"OA\x01\x63\0\0\0\0", "unknown message kind 99"),
-        (b"OA\x01\x01\xff\xff\xff\xff", "exceeds"),
-        (b"OA\x01\x01\0\0\0\x05[[[[[", "malformed"),
-        (b"OA\x01\x01\0\0\0\x0a{\"a\":1,:2}", "malformed"),
+        // A hook of the version that sent ocserv's raw variables meets this daemon.
+        (b"OA\x01\x02\0\0\0\x02{}", "protocol version 1"),
+        (b"OA\x02\x63\0\0\0\0", "unknown message kind 99"),
+        (b"OA\x02\x01\xff\xff\xff\xff", "exceeds"),
+        (b"OA\x02\x01\0\0\0\x05[[[[[", "malformed"),
+        (b"OA\x02\x01\0\0\0\x0a{\"a\":1,:2}", "malformed"),
+        (b"OA\x02\x02\0\0\0\x02{}", "malformed"),
+        (&bad_event, "malformed event: USERNAME"),
     ];
     for (bytes, expected) in cases {
         let reply = raw_exchange(&socket, bytes);
         assert!(reply.len() > 8, "no reply to {bytes:?}");
         assert_eq!(
             &reply[..4],
-            b"OA\x01\xff",
+            b"OA\x02\xff",
             "not an error reply to {bytes:?}"
         );
         let text = String::from_utf8_lossy(&reply[8..]);
         assert!(text.contains(expected), "{bytes:?} -> {text}");
     }
     // Half a header and a hang-up: no reply, no harm.
-    assert!(raw_exchange(&socket, b"OA\x01").is_empty());
+    assert!(raw_exchange(&socket, b"OA\x02").is_empty());
     assert_eq!(field(&d.status_json(), "pid"), d.pid().to_string());
 }
 

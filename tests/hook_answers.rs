@@ -50,7 +50,11 @@ fn fake_daemon(
 type Answer = Box<dyn Fn(&mut std::os::unix::net::UnixStream) + Send>;
 
 fn frame(kind: u8, payload: &str) -> Vec<u8> {
-    let mut f = vec![b'O', b'A', 1, kind];
+    frame_of_version(ocserv_agent::ipc::frame::VERSION, kind, payload)
+}
+
+fn frame_of_version(version: u8, kind: u8, payload: &str) -> Vec<u8> {
+    let mut f = vec![b'O', b'A', version, kind];
     f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     f.extend_from_slice(payload.as_bytes());
     f
@@ -83,7 +87,7 @@ fn only_no_answer_uses_the_fallback() {
 
 #[test]
 fn any_answer_that_is_not_an_allow_denies() {
-    let cases: [(&str, Answer, &str); 5] = [
+    let cases: [(&str, Answer, &str); 7] = [
         (
             "error",
             Box::new(|c| {
@@ -119,6 +123,23 @@ fn any_answer_that_is_not_an_allow_denies() {
                 let _ = c.write_all(&frame(131, r#"{"dropped":1}"#));
             }),
             "without a decision",
+        ),
+        (
+            // A decision must name a source this binary knows.
+            "unknown-source",
+            Box::new(|c| {
+                let allow = r#"{"allow":true,"source":"portal2","reason":"x"}"#;
+                let _ = c.write_all(&frame(130, allow));
+            }),
+            "unknown decision source 'portal2'",
+        ),
+        (
+            // An allow as a daemon of protocol version 1 wrote it (an upgrade half done).
+            "old-daemon",
+            Box::new(|c| {
+                let _ = c.write_all(&frame_of_version(1, 130, ALLOW));
+            }),
+            "protocol version 1 is not supported",
         ),
     ];
     for (name, answer, says) in cases {

@@ -6,7 +6,8 @@ mod common;
 
 use common::{bin, command, config_text, wait_for, TempDir};
 use ocserv_agent::ipc::client::call;
-use ocserv_agent::ipc::messages::{EventPayload, Reply, Request};
+use ocserv_agent::ipc::messages::{Reply, Request};
+use ocserv_agent::session::SessionEvent;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -38,12 +39,9 @@ fn connect_event(user: &str) -> Request {
         ("GROUPNAME", "staff"),
         ("IP_REAL", "192.0.2.1"),
     ];
-    Request::Event(EventPayload {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    })
+    let event =
+        SessionEvent::from_env(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.into()));
+    Request::Event(Box::new(event.unwrap()))
 }
 
 #[test]

@@ -33,7 +33,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-pub use super::decision::{Decision, Source};
+use crate::decision::{Decision, Source};
 
 /// Decision counters (wrapping u32: no 64-bit atomics on MIPS, and none needed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@ fn budget() -> Budget<'static> {
 }
 
 fn connect(id: u32, user: &str) -> SessionEvent {
-    let mut e = SessionEvent::for_test(Reason::Connect, id, user);
+    let mut e = SessionEvent::new(Reason::Connect, id, user);
     e.ip_real = "192.0.2.1".parse().ok();
     e
 }
@@ -42,7 +42,7 @@ fn without_a_portal_local_policy_decides_and_is_counted() {
             (d.allow, d.reason.as_str()),
             (false, "denied by policy.default")
         );
-        let bye = SessionEvent::for_test(Reason::Disconnect, 1, "alice");
+        let bye = SessionEvent::new(Reason::Disconnect, 1, "alice");
         assert!(e.decide(&bye, &budget()).await.allow);
         assert!(e.decide(&connect(5, "alice"), &budget()).await.allow);
         let c = e.counters();
@@ -161,7 +161,7 @@ fn disconnects_and_host_updates_are_never_denied() {
     async_io::block_on(async {
         for reason in [Reason::Disconnect, Reason::HostUpdate] {
             let d = e
-                .decide(&SessionEvent::for_test(reason, 9, "nobody"), &budget())
+                .decide(&SessionEvent::new(reason, 9, "nobody"), &budget())
                 .await;
             assert!(d.allow, "{reason:?}");
         }

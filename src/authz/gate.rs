@@ -16,8 +16,8 @@
 //! an answer to a call that began before a revocation is used for that one connect but never
 //! cached, so it cannot outlive the revocation.
 
-use super::decision::{Decision, Source};
 use crate::config::Resilience;
+use crate::decision::{Decision, Source};
 use crate::portal::auth::{Answer, Failure};
 use crate::resilience::cache::{CacheKey, DecisionCache, Kind, Stats};
 use crate::resilience::failmode::{FailOpenRefused, FailPolicy, Fallback};

@@ -1,10 +1,10 @@
 //! Authorization of VPN sessions, from a [`crate::session::SessionEvent`] to a decision: the
 //! local rules (policy.rs), the sessions the agent admitted (sessions.rs), the portal's part of
-//! a decision behind the cache, coalescing and breaker (gate.rs), and the decision itself with
-//! its budget and effects (engine.rs, decision.rs). Counting a user's sessions in ocserv is
-//! [`crate::ocserv::live`].
+//! a decision behind the cache, coalescing and breaker (gate.rs), and the decision with its
+//! budget and effects (engine.rs). Counting a user's sessions in ocserv is
+//! [`crate::ocserv::live`]; the [`crate::decision::Decision`] it returns is a bottom-layer type,
+//! because it crosses the hook's socket.
 
-pub mod decision;
 pub mod engine;
 pub mod gate;
 pub mod policy;

@@ -79,7 +79,7 @@ mod tests {
     use crate::session::Reason;
 
     fn event(user: &str, group: &str, ip: &str) -> SessionEvent {
-        let mut e = SessionEvent::for_test(Reason::Connect, 100, user);
+        let mut e = SessionEvent::new(Reason::Connect, 100, user);
         e.groupname = group.into();
         e.ip_real = ip.parse().ok();
         e

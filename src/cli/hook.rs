@@ -15,8 +15,8 @@ use super::say;
 use super::HookArgs;
 use crate::config::Verdict;
 use crate::ipc::client::{self, CallError};
-use crate::ipc::messages::{EventPayload, Reply, Request};
-use crate::session::{Reason, SessionEvent, VARIABLES};
+use crate::ipc::messages::{Reply, Request};
+use crate::session::{Reason, SessionEvent};
 use std::process::ExitCode;
 
 /// ocserv admits a session only on exit status 0.
@@ -32,7 +32,7 @@ pub fn run(args: HookArgs) -> ExitCode {
             return ExitCode::from(DENY);
         }
     };
-    // Checked here too, so a malformed event is refused with its reason without a round trip.
+    // Read and checked once, here; the daemon checks the typed event again when it reads it.
     let event = match SessionEvent::from_process_env() {
         Ok(event) => event,
         Err(e) => {
@@ -40,48 +40,38 @@ pub fn run(args: HookArgs) -> ExitCode {
             return ExitCode::from(DENY);
         }
     };
-    let payload = EventPayload {
-        env: VARIABLES
-            .iter()
-            .filter_map(|name| {
-                let value = std::env::var_os(name)?;
-                Some((name.to_string(), value.to_string_lossy().into_owned()))
-            })
-            .collect(),
-    };
     let what = format!(
         "{} of user '{}' (session {})",
         event.reason.as_str(),
         event.username,
         event.id
     );
+    let reason = event.reason;
     let reply = client::call(
         &settings.socket,
-        &Request::Event(payload),
+        &Request::Event(Box::new(event)),
         settings.hook_timeout,
     );
     let allow = match reply {
         Ok(Reply::Decision(d)) => {
-            if event.reason == Reason::Connect && !d.allow {
+            if reason == Reason::Connect && !d.allow {
                 say(
                     "hook",
-                    format_args!("{what} denied ({}): {}", d.source, d.reason),
+                    format_args!("{what} denied ({}): {}", d.source.as_str(), d.reason),
                 );
             }
             d.allow
         }
-        Ok(Reply::Error(message)) => refused(
-            &what,
-            &format!("the daemon refused: {message}"),
-            event.reason,
-        ),
+        Ok(Reply::Error(message)) => {
+            refused(&what, &format!("the daemon refused: {message}"), reason)
+        }
         Ok(other) => refused(
             &what,
             &format!(
                 "the daemon answered without a decision ({})",
                 other.kind_name()
             ),
-            event.reason,
+            reason,
         ),
         Err(CallError::BadAnswer(e)) => refused(
             &what,
@@ -89,7 +79,7 @@ pub fn run(args: HookArgs) -> ExitCode {
                 "a malformed answer from the daemon at {}: {e}",
                 settings.socket.display()
             ),
-            event.reason,
+            reason,
         ),
         Err(CallError::NoAnswer(e)) => fallback(
             &what,
@@ -98,10 +88,10 @@ pub fn run(args: HookArgs) -> ExitCode {
                 settings.socket.display()
             ),
             settings.hook_fallback,
-            event.reason,
+            reason,
         ),
     };
-    match event.reason {
+    match reason {
         Reason::Connect if allow => ExitCode::SUCCESS,
         Reason::Connect => ExitCode::from(DENY),
         // ocserv ignores these exit codes; 0 says "nothing went wrong here".

@@ -3,9 +3,9 @@
 //! over gRPC (NotifyConnect / NotifyDisconnect), and revocation for whatever ends sessions.
 
 use super::Daemon;
-use crate::authz::decision::{Decision, Source};
 use crate::authz::engine::Budget;
-use crate::ipc::messages::{Cleared, DecisionReply, EventPayload, Reply, Request};
+use crate::decision::{Decision, Source};
+use crate::ipc::messages::{Cleared, Reply, Request};
 use crate::ipc::server::{Peer, Service};
 use crate::session::{Reason, SessionEvent};
 use std::rc::Rc;
@@ -59,25 +59,6 @@ impl Daemon {
         }
         d
     }
-
-    /// The hook's event: ocserv's variables as the hook forwarded them, read into a session
-    /// event here, where they enter the daemon (a peer on the socket is trusted with its uid,
-    /// not with its parsing), decided, and answered in the socket's terms.
-    async fn hook_event(&self, payload: &EventPayload, budget: &Budget<'_>) -> DecisionReply {
-        let lookup = |name: &str| payload.env.get(name).map(std::ffi::OsString::from);
-        let d = match SessionEvent::from_env(lookup) {
-            Ok(event) => self.event(&event, budget).await,
-            Err(e) => {
-                log::warn!("hook sent a malformed event: {e}");
-                Decision::deny(Source::Local, format!("malformed event: {e}"))
-            }
-        };
-        DecisionReply {
-            allow: d.allow,
-            source: d.source.as_str().to_string(),
-            reason: d.reason,
-        }
-    }
 }
 
 impl Service for Daemon {
@@ -99,7 +80,8 @@ impl Service for Daemon {
                 let timeout = self.config.borrow().agent.hook_timeout;
                 let waiting = || peer.waiting();
                 let budget = Budget::within(timeout, &waiting);
-                Reply::Decision(self.hook_event(&event, &budget).await)
+                // Read and checked where it entered (`ipc::messages`); typed from here on.
+                Reply::Decision(self.event(&event, &budget).await)
             }
             Request::CacheClear(c) => {
                 // The same rule for a user name as DisconnectUser's.

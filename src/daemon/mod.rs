@@ -307,6 +307,17 @@ impl Daemon {
             })
             .detach();
     }
+
+    /// The portal answered outside the decision path (`what`): an open breaker probes as soon
+    /// as its first open time allows, instead of after the time it grew to during an outage.
+    fn portal_answered(&self, what: &str) {
+        if self.engine.breaker().portal_answered() {
+            log::info!(
+                "breaker: the portal answered {what}; its next policy check is the probe (not \
+                 waiting out the open time an outage grew)"
+            );
+        }
+    }
 }
 
 /// Waits until no local request and no gRPC connection is open, or [`DRAIN_TIME`] has passed.

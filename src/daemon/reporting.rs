@@ -45,17 +45,6 @@ impl Daemon {
             .detach();
     }
 
-    /// The portal answered outside the decision path (`what`): an open breaker probes as soon
-    /// as its first open time allows, instead of after the time it grew to during an outage.
-    pub(super) fn portal_answered(&self, what: &str) {
-        if self.engine.breaker().portal_answered() {
-            log::info!(
-                "breaker: the portal answered {what}; its next policy check is the probe (not \
-                 waiting out the open time an outage grew)"
-            );
-        }
-    }
-
     /// Queues the portal's report of an event, when reports are on; whether it was queued.
     pub(super) fn report(&self, event: &SessionEvent, allowed: bool) -> bool {
         let config = self.config();

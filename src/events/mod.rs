@@ -53,10 +53,10 @@ mod tests {
     #[test]
     fn only_allowed_connects_and_all_disconnects_are_reported() {
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(9);
-        let c = SessionEvent::for_test(Reason::Connect, 1, "alice");
+        let c = SessionEvent::new(Reason::Connect, 1, "alice");
         assert_eq!(from_session(&c, true, now).unwrap().kind, Kind::Connect);
         assert!(from_session(&c, false, now).is_none());
-        let mut d = SessionEvent::for_test(Reason::Disconnect, 1, "alice");
+        let mut d = SessionEvent::new(Reason::Disconnect, 1, "alice");
         d.stats = Some(crate::session::Stats {
             bytes_in: 5,
             bytes_out: 6,
@@ -67,7 +67,7 @@ mod tests {
             (e.kind, e.bytes_in, e.bytes_out, e.duration, e.at),
             (Kind::Disconnect, 5, 6, 7, 9)
         );
-        let h = SessionEvent::for_test(Reason::HostUpdate, 1, "alice");
+        let h = SessionEvent::new(Reason::HostUpdate, 1, "alice");
         assert!(from_session(&h, true, now).is_none());
     }
 }

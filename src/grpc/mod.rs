@@ -25,9 +25,8 @@ pub(crate) use transport::tls::test_certs;
 pub use transport::tls::{client_config, server_config, TlsError, TlsFiles};
 pub use transport::x509::Identities;
 pub use wire::budget::{Budget, Share};
-pub use wire::frame::Decoder;
 pub use wire::metadata::{Metadata, Value};
-pub use wire::status::{decode_message, Code, Status};
+pub use wire::status::{Code, Status};
 
 #[cfg(test)]
 mod silent_peer_tests;

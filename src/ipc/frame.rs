@@ -15,8 +15,9 @@ use std::io;
 /// Marks our frames, so a stray client gets a clear error rather than a confusing one.
 pub const MAGIC: [u8; 2] = *b"OA";
 
-/// Protocol version; bump on any incompatible change of kinds or payloads.
-pub const VERSION: u8 = 1;
+/// Protocol version; bump on any incompatible change of kinds or payloads. 2: the event and
+/// the decision are typed (version 1 carried ocserv's variables and the source as free text).
+pub const VERSION: u8 = 2;
 
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 8;
@@ -68,6 +69,8 @@ pub enum FrameError {
     TooLarge(u32),
     /// The payload is not what the kind promises.
     BadPayload(String),
+    /// An event whose values break the rules ocserv's environment is read by.
+    BadEvent(crate::session::EnvError),
     /// The peer's uid is not allowed.
     PeerNotAllowed(u32),
 }
@@ -88,6 +91,7 @@ impl fmt::Display for FrameError {
                 write!(f, "message of {n} bytes exceeds the {MAX_PAYLOAD}-byte limit")
             }
             FrameError::BadPayload(why) => write!(f, "malformed message: {why}"),
+            FrameError::BadEvent(e) => write!(f, "malformed event: {e}"),
             FrameError::PeerNotAllowed(uid) => {
                 write!(f, "uid {uid} is not allowed (agent.allowed_uid)")
             }

@@ -239,6 +239,11 @@ async fn connection<S: Service>(mut stream: Async<UnixStream>, service: &S, dead
             match read_request(&mut stream).await {
                 Ok(request) => service.handle(request, &Peer { stream: &stream }).await,
                 Err(FrameError::Closed) => return,
+                Err(e @ FrameError::BadEvent(_)) => {
+                    // The hook checks what it sends: one that does not is worth a line.
+                    log::warn!("hook of uid {uid} sent a {e}");
+                    Reply::Error(e.to_string())
+                }
                 Err(e) => {
                     log::debug!("bad request from uid {uid}: {e}");
                     Reply::Error(e.to_string())

@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn the_request_carries_all_seven_fields() {
-        let mut e = SessionEvent::for_test(Reason::Connect, 4242, "alice");
+        let mut e = SessionEvent::new(Reason::Connect, 4242, "alice");
         e.groupname = "eng".into();
         e.ip_real = "198.51.100.7".parse().ok();
         e.ip_remote = "10.10.0.5".parse().ok();

@@ -1,19 +1,20 @@
 //! `VPNAgentService/NotifyConnect` and `NotifyDisconnect`: a session event told over gRPC
 //! instead of by ocserv's script. It takes the very path the hook's events take (the same
-//! variables, validated the same way, the same decision engine, session table and outbox), so a
+//! session event, checked the same way, the same decision engine, session table and outbox), so a
 //! connect reported both ways is decided twice but admitted and reported once (the outbox
 //! drops the repeat). Both change the session table, so only allow-listed clients may call.
 
-use crate::authz::decision::Decision;
+use crate::decision::Decision;
 use crate::grpc::server::Router;
 use crate::grpc::{Code, Status};
 use crate::proto::agent::v1::{
     NotifyConnectRequest, NotifyConnectResponse, NotifyDisconnectRequest, NotifyDisconnectResponse,
 };
-use crate::session::SessionEvent;
+use crate::session::{parse_ip, EnvError, Reason, SessionEvent, Stats};
 use bytes::Bytes;
 use prost::Message;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -68,61 +69,56 @@ pub fn register(router: &mut Router, decide: Decide) {
     });
 }
 
-/// The session event the variables describe, read and checked once, here where the request
-/// enters (the hook's events are read where they enter, the daemon's socket): a bad request
-/// is INVALID_ARGUMENT, not a denial.
-fn event(env: BTreeMap<String, String>) -> Result<SessionEvent, Status> {
-    SessionEvent::from_env(|name| env.get(name).map(Into::into))
-        .map_err(|e| Status::new(Code::InvalidArgument, e.to_string()))
+/// The request read into a session event once, here where it enters, and checked as the hook's
+/// events are ([`SessionEvent::checked`]); a bad request is INVALID_ARGUMENT, not a denial,
+/// naming the value by the variable of ocserv's script it stands for (as for the hook).
+fn event(
+    reason: Reason,
+    session_id: &str,
+    username: &str,
+    fill: impl FnOnce(&mut SessionEvent) -> Result<(), EnvError>,
+) -> Result<SessionEvent, Status> {
+    let invalid = |e: EnvError| Status::new(Code::InvalidArgument, e.to_string());
+    let id = session_id.parse::<u32>().map_err(|_| {
+        invalid(EnvError {
+            variable: "ID",
+            problem: format!("'{session_id}' is not a session id"),
+        })
+    })?;
+    let mut event = SessionEvent::new(reason, id, username);
+    fill(&mut event).map_err(invalid)?;
+    event.checked().map_err(invalid)
 }
 
-/// NotifyConnect's session event.
+/// NotifyConnect's session event. `metadata` may carry `groupname`; `vpn_ip` is the client's
+/// tunnel address of either family.
 pub fn connect_event(req: &NotifyConnectRequest) -> Result<SessionEvent, Status> {
-    event(connect_vars(req))
-}
-
-/// NotifyDisconnect's session event.
-pub fn disconnect_event(req: &NotifyDisconnectRequest) -> Result<SessionEvent, Status> {
-    event(disconnect_vars(req))
-}
-
-/// NotifyConnect as ocserv's connect-script variables. `metadata` may carry `groupname`.
-fn connect_vars(req: &NotifyConnectRequest) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::from([
-        ("REASON".to_string(), "connect".to_string()),
-        ("ID".to_string(), req.session_id.clone()),
-        ("USERNAME".to_string(), req.username.clone()),
-    ]);
-    let mut set = |k: &str, v: &str| {
-        if !v.is_empty() {
-            env.insert(k.to_string(), v.to_string());
+    event(Reason::Connect, &req.session_id, &req.username, |e| {
+        if !req.client_ip.is_empty() {
+            e.ip_real = Some(parse_ip("IP_REAL", &req.client_ip)?);
         }
-    };
-    set("IP_REAL", &req.client_ip);
-    set("DEVICE", &req.device_id);
-    if let Some(g) = req.metadata.get("groupname") {
-        set("GROUPNAME", g);
-    }
-    match req.vpn_ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(_)) => set("IPV6_REMOTE", &req.vpn_ip),
-        _ => set("IP_REMOTE", &req.vpn_ip),
-    }
-    env
+        if !req.vpn_ip.is_empty() {
+            match parse_ip("IP_REMOTE", &req.vpn_ip)? {
+                IpAddr::V6(ip) => e.ipv6_remote = Some(ip),
+                ip => e.ip_remote = Some(ip),
+            }
+        }
+        e.device = req.device_id.clone();
+        e.groupname = req.metadata.get("groupname").cloned().unwrap_or_default();
+        Ok(())
+    })
 }
 
-/// NotifyDisconnect as ocserv's disconnect-script variables, with its counters.
-fn disconnect_vars(req: &NotifyDisconnectRequest) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("REASON".to_string(), "disconnect".to_string()),
-        ("ID".to_string(), req.session_id.clone()),
-        ("USERNAME".to_string(), req.username.clone()),
-        ("STATS_BYTES_IN".to_string(), req.bytes_in.to_string()),
-        ("STATS_BYTES_OUT".to_string(), req.bytes_out.to_string()),
-        (
-            "STATS_DURATION".to_string(),
-            req.duration_seconds.to_string(),
-        ),
-    ])
+/// NotifyDisconnect's session event, with its counters.
+pub fn disconnect_event(req: &NotifyDisconnectRequest) -> Result<SessionEvent, Status> {
+    event(Reason::Disconnect, &req.session_id, &req.username, |e| {
+        e.stats = Some(Stats {
+            bytes_in: req.bytes_in,
+            bytes_out: req.bytes_out,
+            duration_secs: req.duration_seconds,
+        });
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -142,17 +138,17 @@ mod tests {
     }
 
     #[test]
-    fn a_connect_becomes_the_scripts_variables() {
-        let env = connect_vars(&connect("15202", "alice", "10.10.0.2"));
-        connect_event(&connect("15202", "alice", "10.10.0.2")).unwrap();
-        assert_eq!(env["REASON"], "connect");
-        assert_eq!(env["ID"], "15202");
-        assert_eq!(env["IP_REMOTE"], "10.10.0.2");
-        assert_eq!(env["GROUPNAME"], "staff");
-        let env = connect_vars(&connect("1", "alice", "fd00::2"));
-        connect_event(&connect("1", "alice", "fd00::2")).unwrap();
-        assert_eq!(env["IPV6_REMOTE"], "fd00::2");
-        assert!(!env.contains_key("IP_REMOTE"));
+    fn a_connect_becomes_a_session_event() {
+        let e = connect_event(&connect("15202", "alice", "10.10.0.2")).unwrap();
+        assert_eq!(e.reason, Reason::Connect);
+        assert_eq!(e.id, 15202);
+        assert_eq!(e.ip_remote, Some("10.10.0.2".parse().unwrap()));
+        assert_eq!(e.ip_real, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(e.groupname, "staff");
+        assert_eq!(e.device, "vpns0");
+        let e = connect_event(&connect("1", "alice", "fd00::2")).unwrap();
+        assert_eq!(e.ipv6_remote, Some("fd00::2".parse().unwrap()));
+        assert_eq!(e.ip_remote, None);
     }
 
     #[test]
@@ -161,11 +157,20 @@ mod tests {
             ("abc", "alice", ""),
             ("", "alice", ""),
             ("1", "", ""),
+            ("1", "a\nb", ""),
             ("1", "alice", "not-an-ip"),
         ] {
             let e = connect_event(&connect(session, user, ip)).unwrap_err();
             assert_eq!(e.code, Code::InvalidArgument, "{session:?} {user:?} {ip:?}");
         }
+        let mut bad_group = connect("1", "alice", "");
+        bad_group
+            .metadata
+            .insert("groupname".into(), "g\u{0}".into());
+        assert_eq!(
+            connect_event(&bad_group).unwrap_err().code,
+            Code::InvalidArgument
+        );
         let d = NotifyDisconnectRequest {
             username: "alice".into(),
             session_id: "7".into(),
@@ -175,8 +180,7 @@ mod tests {
             bytes_out: 2,
             duration_seconds: 3,
         };
-        let env = disconnect_vars(&d);
-        disconnect_event(&d).unwrap();
-        assert_eq!(env["STATS_BYTES_IN"], u64::MAX.to_string());
+        let e = disconnect_event(&d).unwrap();
+        assert_eq!(e.stats.map(|s| s.bytes_in), Some(u64::MAX));
     }
 }

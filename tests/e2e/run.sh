@@ -211,30 +211,11 @@ cat >"$work/init.d-ocserv" <<-EOF
 		mv "$work/ocserv.conf.new" "$work/ocserv.conf"
 EOF
 chmod 755 "$work/init.d-ocserv"
-cat >"$work/ocserv.conf.base" <<-EOF
-	auth = "plain[passwd=$work/passwd]"
-	tcp-port = 44443
-	socket-file = $work/ocserv.sock
-	occtl-socket-file = $work/occtl.sock
-	use-occtl = true
-	server-cert = $work/server.pem
-	server-key = $work/server.key
-	run-as-user = nobody
-	run-as-group = nogroup
-	max-clients = 16
-	max-same-clients = 0
-	rate-limit-ms = 0
-	max-ban-score = 0
-	keepalive = 300
-	dpd = 60
-	auth-timeout = 240
-	cookie-timeout = 300
-	device = vpns
-	ipv4-network = 192.168.77.0
-	ipv4-netmask = 255.255.255.0
-	pid-file = $work/ocserv.pid
-	config-per-user = $work/config-per-user/
-EOF
+# The ocserv.conf both e2e and the chaos ocserv fault start from (tests/e2e/ocserv.conf.in).
+sed -e "s|@DIR@|$work|g" -e "s|@PKI@|$work|g" -e 's|@PORT@|44443|g' \
+	-e 's|@MAX_CLIENTS@|16|g' -e 's|@NETWORK@|192.168.77.0|g' \
+	"$root/tests/e2e/ocserv.conf.in" >"$work/ocserv.conf.base"
+echo "config-per-user = $work/config-per-user/" >>"$work/ocserv.conf.base"
 "$work/init.d-ocserv" reload
 ip netns exec "$srv" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	"$ocserv_bin" -f -d 3 -c "$work/ocserv.conf" >"$work/ocserv.log" 2>&1 &

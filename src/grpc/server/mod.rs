@@ -12,7 +12,6 @@ mod router;
 mod settings;
 
 pub use connection::{accept_tls, serve_connection, serve_tls, TlsConnection};
-pub use dispatch::UNLISTED_MAX_MESSAGE;
 pub use reply::{Requests, Responses};
 pub use router::{Access, Call, Router, StreamFuture, UnaryFuture};
 pub use settings::{InForce, Settings, Shutdown};

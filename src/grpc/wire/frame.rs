@@ -120,6 +120,7 @@ impl Decoder {
     }
 
     /// Bytes buffered but not yet returned.
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buffer.len()
     }

@@ -1,4 +1,6 @@
-//! What a decision is: allow or deny, where it came from, and why.
+//! What a decision is: allow or deny, where it came from, and why. A bottom-layer type: the
+//! engine (`authz`) makes it, the hook's socket (`ipc`) carries it typed, and only the edges
+//! (the hook's message, logs, metrics, gRPC replies) turn it into words.
 
 /// Where a decision came from (for the reply, logs, status and metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,19 @@ pub enum Source {
 }
 
 impl Source {
+    /// Every source, for [`Source::from_name`] and tests.
+    pub const ALL: [Source; 8] = [
+        Source::Local,
+        Source::Portal,
+        Source::Cache,
+        Source::Stale,
+        Source::FailOpen,
+        Source::FailClose,
+        Source::Refused,
+        Source::Budget,
+    ];
+
+    /// The source's name in replies, logs, status and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Local => "local",
@@ -29,6 +44,11 @@ impl Source {
             Source::Refused => "portal-refused",
             Source::Budget => "budget",
         }
+    }
+
+    /// The source named `name` (as [`Source::as_str`] writes it); `None` for any other word.
+    pub fn from_name(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
