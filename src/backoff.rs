@@ -3,8 +3,6 @@
 //! open time all double from a first wait up to a cap, with jitter so that routers that lost
 //! the portal together do not come back together.
 
-#![warn(missing_docs)]
-
 use std::time::Duration;
 
 /// The wait after `failures` failed attempts in a row: `min` doubling per failure, capped at

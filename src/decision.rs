@@ -5,11 +5,17 @@
 /// Where a decision came from (for the reply, logs, status and metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// Local rules decided (or a local refusal: a bad event, a stopping daemon).
     Local,
+    /// The portal answered CheckPolicy for this event.
     Portal,
+    /// A fresh cached portal decision.
     Cache,
+    /// A stale cached portal decision, served because the portal failed (fail mode `stale`).
     Stale,
+    /// The portal failed and fail mode `open` admits.
     FailOpen,
+    /// The portal failed and fail mode `close` (or `stale` without a cached decision) denies.
     FailClose,
     /// The portal answered a status that refuses (PERMISSION_DENIED, UNAUTHENTICATED, ...):
     /// always a deny, counted apart because it usually means the agent's credentials or the
@@ -55,7 +61,9 @@ impl Source {
 /// The answer for one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
+    /// Only `true` admits a connect.
     pub allow: bool,
+    /// Which step decided.
     pub source: Source,
     /// Why, in words for ocserv's log and the operator.
     pub reason: String,

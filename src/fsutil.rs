@@ -2,8 +2,6 @@
 //! and replacing them without following a symbolic link someone put in their place (a per-user
 //! file that points at /etc/shadow must not be copied into a backup, nor written through).
 
-#![warn(missing_docs)]
-
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;

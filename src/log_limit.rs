@@ -2,8 +2,6 @@
 //! agent's credentials, a malformed field in every reply) is logged once per interval, with a
 //! count of the lines held back, so the operator sees it without it flooding logd.
 
-#![warn(missing_docs)]
-
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::OnceLock;

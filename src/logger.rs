@@ -14,8 +14,6 @@
 //! the thread that answers hooks must never wait for it. When the queue is full, lines are
 //! dropped and counted ([`dropped`]); the writer says how many once it catches up.
 
-#![warn(missing_docs)]
-
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::collections::VecDeque;
 use std::io::Write;

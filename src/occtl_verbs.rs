@@ -2,8 +2,6 @@
 //! a list against this one) and ExecuteCommand runs them ([`crate::ocserv::occtl_cmd`]); the
 //! list sits below both so that neither depends on the other.
 
-#![warn(missing_docs)]
-
 /// Every verb, in `USAGE` order.
 pub const VERBS: &[&str] = &[
     "show users",

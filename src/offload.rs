@@ -6,8 +6,6 @@
 //! with [`Busy`] rather than queued without bound. Should the thread fail to start (no memory
 //! for its stack), jobs run where they are called: late, but done.
 
-#![warn(missing_docs)]
-
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;

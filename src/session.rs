@@ -19,8 +19,11 @@ pub const MAX_INFO_LEN: usize = 256;
 /// Why ocserv ran the script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
+    /// A new session asks to be admitted: the only reason whose exit code ocserv obeys.
     Connect,
+    /// A session ended.
     Disconnect,
+    /// The client announced its host name after connecting.
     HostUpdate,
 }
 
@@ -45,20 +48,28 @@ impl Reason {
 /// Traffic totals ocserv reports on disconnect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
+    /// Bytes from the client.
     pub bytes_in: u64,
+    /// Bytes to the client.
     pub bytes_out: u64,
+    /// How long the session lasted.
     pub duration_secs: u64,
 }
 
 /// One script invocation, as ocserv described it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionEvent {
+    /// Why ocserv ran the script.
     pub reason: Reason,
     /// ocserv's session id (the worker's pid): the same as occtl's ID.
     pub id: u32,
+    /// The authenticated user (never empty).
     pub username: String,
+    /// The user's group, or empty.
     pub groupname: String,
+    /// ocserv's virtual host (`default` without vhosts).
     pub vhost: String,
+    /// The tun device of the session.
     pub device: String,
     /// The client's public address.
     pub ip_real: Option<IpAddr>,
@@ -68,13 +79,19 @@ pub struct SessionEvent {
     pub ip_local: Option<IpAddr>,
     /// The client's VPN address (IPv4).
     pub ip_remote: Option<IpAddr>,
+    /// Server side of the tunnel (IPv6).
     pub ipv6_local: Option<Ipv6Addr>,
+    /// The client's VPN address (IPv6).
     pub ipv6_remote: Option<Ipv6Addr>,
+    /// Length of the client's IPv6 prefix (at most 128).
     pub ipv6_prefix: Option<u8>,
     /// What the client announced (REMOTE_HOSTNAME, else HOSTNAME).
     pub hostname: String,
+    /// The client's software, as it announced itself.
     pub user_agent: String,
+    /// The client's device type, as it announced it.
     pub device_type: String,
+    /// The client's platform, as it announced it.
     pub device_platform: String,
     /// Present on disconnect.
     pub stats: Option<Stats>,
@@ -84,7 +101,9 @@ pub struct SessionEvent {
 /// came from the hook's message or a NotifyConnect: the names an operator can look up).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvError {
+    /// ocserv's name for the value.
     pub variable: &'static str,
+    /// What is wrong with it.
     pub problem: String,
 }
 

@@ -2,8 +2,6 @@
 //! targets the libc crate's `time_t` is 32-bit while musl ≥ 1.2 (zig's, ours) uses 64-bit, so
 //! `localtime_r` would read half a value. Dates the agent prints are therefore UTC.
 
-#![warn(missing_docs)]
-
 /// Year, month (1-12), day (1-31), hour, minute, second of `unix` seconds, in UTC.
 pub fn parts(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     let (days, rem) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));

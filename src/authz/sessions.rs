@@ -55,10 +55,6 @@ impl Sessions {
         self.by_id.remove(&id)
     }
 
-    pub fn get(&self, id: u32) -> Option<&Session> {
-        self.by_id.get(&id)
-    }
-
     /// How many sessions `username` has.
     pub fn count_user(&self, username: &str) -> u32 {
         self.by_id
@@ -69,15 +65,6 @@ impl Sessions {
 
     pub fn len(&self) -> usize {
         self.by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
-    /// Sessions dropped to stay within capacity, since start.
-    pub fn evicted(&self) -> u32 {
-        self.evicted
     }
 }
 
@@ -122,11 +109,11 @@ mod tests {
         t.admit(session(1, "a", t0));
         t.admit(session(1, "b", t0 + Duration::from_secs(1)));
         assert_eq!(t.len(), 1);
-        assert_eq!(t.get(1).unwrap().username, "b");
+        assert_eq!(t.by_id.get(&1).unwrap().username, "b");
         t.admit(session(2, "c", t0 + Duration::from_secs(2)));
         t.admit(session(3, "d", t0 + Duration::from_secs(3)));
         assert_eq!(t.len(), 2);
-        assert!(t.get(1).is_none(), "the oldest went");
-        assert_eq!(t.evicted(), 1);
+        assert!(!t.by_id.contains_key(&1), "the oldest went");
+        assert_eq!(t.evicted, 1);
     }
 }

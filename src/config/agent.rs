@@ -18,22 +18,30 @@ use std::time::Duration;
 pub struct Agent {
     /// How the portal knows this router; defaults to the host name.
     pub id: String,
+    /// `option log_level`: the least severe level logged.
     pub log_level: log::LevelFilter,
+    /// `option log_target`: stderr or syslog.
     pub log_target: LogTarget,
+    /// `option socket`: the daemon's Unix socket, for the hook and `status`.
     pub socket: PathBuf,
+    /// `option socket_mode`: the socket's file mode.
     pub socket_mode: u32,
     /// Peers (hook, `status`) allowed on the socket, besides the daemon's own uid.
     pub allowed_uid: Vec<u32>,
     /// The longest the hook waits for the daemon before applying `hook_fallback`.
     pub hook_timeout: Duration,
+    /// `option hook_fallback`: the hook's answer when the daemon does not answer at all.
     pub hook_fallback: Verdict,
 }
 
 /// What the hook and `status` need to reach the daemon; see `config::client_settings`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientSettings {
+    /// Where the daemon listens.
     pub socket: PathBuf,
+    /// The hook's whole budget.
     pub hook_timeout: Duration,
+    /// The hook's answer when the daemon does not answer.
     pub hook_fallback: Verdict,
 }
 

@@ -14,13 +14,19 @@ use std::time::Duration;
 /// `config control 'control'`: the outbound stream for routers behind NAT.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Control {
+    /// `option enabled`: whether the agent dials out.
     pub enabled: bool,
+    /// `option address`: the portal's `host:port` for the stream; the portal's address when unset.
     pub address: Option<String>,
+    /// `option heartbeat_interval`: time between heartbeats on the stream.
     pub heartbeat_interval: Duration,
     /// TLS settings; each falls back to the portal section's when unset.
     pub server_name: Option<String>,
+    /// `option ca`: the CA the portal's certificate must chain to.
     pub ca: Option<PathBuf>,
+    /// `option cert`: the agent's client certificate.
     pub cert: Option<PathBuf>,
+    /// `option key`: the key of `cert`.
     pub key: Option<PathBuf>,
 }
 

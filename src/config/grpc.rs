@@ -14,10 +14,15 @@ use std::path::PathBuf;
 /// `config grpc 'grpc'`: the management server the portal calls (mTLS).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grpc {
+    /// `option enabled`: whether the management server runs.
     pub enabled: bool,
+    /// `option listen`: the `IP:port` it listens on.
     pub listen: SocketAddr,
+    /// `option ca`: the CA clients' certificates must chain to.
     pub ca: Option<PathBuf>,
+    /// `option cert`: the server's certificate.
     pub cert: Option<PathBuf>,
+    /// `option key`: the key of `cert`.
     pub key: Option<PathBuf>,
     /// Client identities (SAN DNS/URI or CN) allowed to call; empty allows any CA-signed client.
     pub allowed_client: Vec<String>,

@@ -16,30 +16,56 @@ pub enum Invalid {
     Bool(String),
     /// Not an octal file mode.
     Mode(String),
-    /// A CIDR whose address part does not parse (`address`, in `text`).
-    CidrAddress { address: String, text: String },
+    /// A CIDR whose address part does not parse.
+    CidrAddress {
+        /// The address part as written.
+        address: String,
+        /// The whole CIDR as written.
+        text: String,
+    },
     /// A CIDR prefix length over 32 (IPv4) or 128 (IPv6).
     CidrPrefix {
+        /// The prefix as written.
         prefix: String,
+        /// The whole CIDR as written.
         text: String,
+        /// The family's longest prefix.
         max: u8,
     },
     /// A CIDR with host bits set: likely a typo for `network/prefix`.
     CidrHostBits {
+        /// The CIDR as written.
         text: String,
+        /// The network it probably meant.
         network: String,
+        /// Its prefix length.
         prefix: u8,
     },
-    /// Not `host:port`; `why` names the part that is wrong.
-    HostPort { text: String, why: &'static str },
+    /// Not `host:port`.
+    HostPort {
+        /// The address as written.
+        text: String,
+        /// The part that is wrong.
+        why: &'static str,
+    },
     /// A duration outside the option's range (bounds as the file would write them).
     OutOfRange {
+        /// The duration as written.
         text: String,
+        /// The shortest allowed.
         min: String,
+        /// The longest allowed.
         max: String,
     },
     /// Not a whole number within the option's range.
-    Number { text: String, min: u32, max: u32 },
+    Number {
+        /// The value as written.
+        text: String,
+        /// The smallest allowed.
+        min: u32,
+        /// The largest allowed.
+        max: u32,
+    },
     /// Not 1-64 printable characters.
     Id(String),
     /// Not a numeric uid.
@@ -53,7 +79,12 @@ pub enum Invalid {
     /// A path that names no file (`/`, `..`).
     NotAFile(String),
     /// A socket mode that opens the hook's socket too wide or locks its owner out.
-    SocketMode { mode: String, why: &'static str },
+    SocketMode {
+        /// The mode as written.
+        mode: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// Not `IP:port`.
     Listen(String),
     /// Not a TLS server name.
@@ -63,11 +94,19 @@ pub enum Invalid {
     /// Not a client identity (DNS name, URI or CN).
     ClientIdentity(String),
     /// Not one of the occtl commands the agent runs.
-    Command { text: String, verbs: String },
+    Command {
+        /// The command as written.
+        text: String,
+        /// The verbs allowed.
+        verbs: String,
+    },
     /// Not one of a keyword option's words (`what` the option is, `words` the choices).
     Keyword {
+        /// What the option is.
         what: &'static str,
+        /// The word as written.
         text: String,
+        /// The words allowed.
         words: String,
     },
 }

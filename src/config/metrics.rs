@@ -14,7 +14,9 @@ use std::time::Duration;
 /// `config metrics 'metrics'`: Prometheus text over HTTP and/or a textfile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metrics {
+    /// `option enabled`: whether /metrics is served.
     pub enabled: bool,
+    /// `option listen`: the `IP:port` it listens on.
     pub listen: SocketAddr,
     /// A file for node-exporter's textfile collector, written atomically.
     pub textfile: Option<PathBuf>,

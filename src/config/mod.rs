@@ -27,7 +27,7 @@ mod resilience;
 pub mod schema;
 pub mod show;
 pub mod uci;
-pub mod uci_read;
+mod uci_read;
 pub mod units;
 
 pub use agent::{Agent, ClientSettings};
@@ -54,7 +54,9 @@ const MAX_FILE_SIZE: u64 = 1 << 20;
 /// Why a configuration could not be loaded: every problem, in line order.
 #[derive(Debug)]
 pub struct LoadError {
+    /// The file that was read.
     pub path: PathBuf,
+    /// Every problem found, in line order.
     pub problems: Vec<reader::Problem>,
 }
 

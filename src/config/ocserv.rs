@@ -15,7 +15,9 @@ pub struct Ocserv {
     pub config: PathBuf,
     /// The occtl socket; when unset, `occtl-socket-file` from `config`, else the default.
     pub ctl_socket: Option<PathBuf>,
+    /// `option per_user_dir`: ocserv's `config-per-user` directory.
     pub per_user_dir: PathBuf,
+    /// `option per_group_dir`: ocserv's `config-per-group` directory.
     pub per_group_dir: PathBuf,
     /// The agent-owned fragment of the main config (UpdateConfig CONFIG_TYPE_MAIN). OpenWrt's
     /// init script appends it to the rendered ocserv.conf.
@@ -23,6 +25,7 @@ pub struct Ocserv {
     /// OpenWrt's init script for ocserv: when it exists, UpdateConfig MAIN runs it with
     /// `reload` so that the rendered config (/var/etc/ocserv.conf) takes in `local_conf`.
     pub init_script: PathBuf,
+    /// `option backup_dir`: where replaced files are kept.
     pub backup_dir: PathBuf,
     /// Backups kept per file name (the newest); older ones are removed as new ones are made.
     pub backup_keep: u32,

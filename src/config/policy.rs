@@ -11,7 +11,9 @@ use super::units::{format_bool, parse_bool, Cidr};
 /// Allow or deny: a rule's action, the policy default and the hook's fallback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// Admit.
     Allow,
+    /// Refuse.
     Deny,
 }
 
@@ -20,6 +22,7 @@ pub enum Verdict {
 pub struct Policy {
     /// What happens when no rule matches.
     pub default: Verdict,
+    /// The rules in file order; the first that matches decides.
     pub rules: Vec<Rule>,
 }
 
@@ -30,10 +33,15 @@ pub struct Rule {
     pub name: Option<String>,
     /// Line of the `config rule` command, for log messages that cite the rule.
     pub line: u32,
+    /// `option enabled`: a disabled rule matches nothing.
     pub enabled: bool,
+    /// `option action`: what a match decides.
     pub action: Verdict,
+    /// `list user`: names that match.
     pub users: Vec<String>,
+    /// `list group`: groups that match.
     pub groups: Vec<String>,
+    /// `list source`: client addresses (IP_REAL) that match.
     pub sources: Vec<Cidr>,
     /// For allow rules: the most concurrent sessions a matching user may have.
     pub max_sessions: Option<u32>,

@@ -13,13 +13,17 @@ use std::time::Duration;
 /// `config portal 'portal'`: the remote policy service (`vpn.v1.AuthService`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Portal {
+    /// `option enabled`: whether decisions ask the portal and events are reported.
     pub enabled: bool,
     /// `host:port`.
     pub address: Option<String>,
     /// TLS name to verify; the host part of `address` when unset.
     pub server_name: Option<String>,
+    /// `option ca`: the CA the portal's certificate must chain to.
     pub ca: Option<PathBuf>,
+    /// `option cert`: the agent's client certificate.
     pub cert: Option<PathBuf>,
+    /// `option key`: the key of `cert`.
     pub key: Option<PathBuf>,
     /// Deadline of one portal call; must be shorter than `agent.hook_timeout`.
     pub timeout: Duration,

@@ -10,7 +10,9 @@ use super::uci::{Section, Value};
 /// A problem in the file: the line (0 when it concerns the file as a whole) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// The line, or 0 for the file as a whole.
     pub line: u32,
+    /// What is wrong, naming the option.
     pub message: String,
 }
 

@@ -16,8 +16,11 @@ pub use failmode::{Environment, FailMode};
 /// `config resilience 'resilience'`: circuit breaker, decision cache and fail mode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resilience {
+    /// `option fail_mode`: open, close or stale.
     pub fail_mode: FailMode,
+    /// `option environment`: production, staging or development.
     pub environment: Environment,
+    /// `option allow_fail_open_in_production`.
     pub allow_fail_open_in_production: bool,
     /// Consecutive failures that open the breaker.
     pub breaker_failure_threshold: u32,
@@ -29,12 +32,15 @@ pub struct Resilience {
     pub breaker_max_timeout: Duration,
     /// Also trip when this percentage of calls failed within `breaker_rate_window`; 0 is off.
     pub breaker_failure_rate: u32,
+    /// How far back `breaker_failure_rate` looks.
     pub breaker_rate_window: Duration,
     /// Calls within the window before the failure rate counts.
     pub breaker_rate_min_calls: u32,
     /// Probes allowed while half-open.
     pub breaker_max_requests: u32,
+    /// How long a portal allow is cached.
     pub cache_ttl: Duration,
+    /// How long a portal deny is cached.
     pub cache_deny_ttl: Duration,
     /// How long past expiry a decision may still be served, only while the portal fails.
     pub cache_stale_ttl: Duration,

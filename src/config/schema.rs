@@ -13,14 +13,23 @@ pub const PACKAGE: &str = "ocserv-agent";
 /// Everything the agent reads from its config file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// `config agent`.
     pub agent: Agent,
+    /// `config portal`.
     pub portal: Portal,
+    /// `config resilience`.
     pub resilience: Resilience,
+    /// `config policy` and the `config rule` sections.
     pub policy: Policy,
+    /// `config ocserv`.
     pub ocserv: Ocserv,
+    /// `config grpc`.
     pub grpc: Grpc,
+    /// `config control`.
     pub control: Control,
+    /// `config metrics`.
     pub metrics: Metrics,
+    /// `config outbox`.
     pub outbox: Outbox,
 }
 

@@ -1,4 +1,4 @@
-//! UCI files (`/etc/config/*`) as libuci reads them: [`super::uci_read`] reads the commands
+//! UCI files (`/etc/config/*`) as libuci reads them: `uci_read.rs` reads the commands
 //! exactly as libuci's `uci_import` does, and [`parse`] applies them as its `uci_set`,
 //! `uci_add_list` and `uci_add_section` do:
 //! - `config TYPE` adds an anonymous section; `config TYPE 'name'` adds a named one, or reopens
@@ -23,6 +23,7 @@ use std::fmt;
 pub struct Package {
     /// The name given by a `package` line, if the file has one (libuci ignores it).
     pub declared_name: Option<(String, u32)>,
+    /// The sections in file order.
     pub sections: Vec<Section>,
     /// Lines where text after a `;` glued to an unquoted word was dropped, as libuci drops it.
     pub dropped: Vec<u32>,
@@ -37,28 +38,36 @@ pub struct Section {
     pub name: Option<String>,
     /// Line of the `config` command that opened it.
     pub line: u32,
+    /// The options and lists, in the order first set.
     pub options: Vec<Opt>,
 }
 
 /// One option or list, with the line that last set it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Opt {
+    /// The option's name.
     pub name: String,
+    /// Its value.
     pub value: Value,
+    /// The line that last set it.
     pub line: u32,
 }
 
 /// What an option holds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// `option name 'value'`.
     Single(String),
+    /// `list name 'value'` lines, in order.
     List(Vec<String>),
 }
 
 /// A syntax error and the line it was found on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// Where it was found.
     pub line: u32,
+    /// What is wrong.
     pub message: String,
 }
 

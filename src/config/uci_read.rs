@@ -23,16 +23,22 @@ const LINEBUF: usize = 32;
 /// One command read, its words unquoted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// `package NAME`.
     Package(Vec<u8>),
+    /// `config TYPE [NAME]`.
     Config { kind: Vec<u8>, name: Vec<u8> },
+    /// `option NAME VALUE`.
     Option { name: Vec<u8>, value: Vec<u8> },
+    /// `list NAME VALUE`.
     List { name: Vec<u8>, value: Vec<u8> },
 }
 
 /// A reading error: libuci's reason, on the physical line where reading stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadError {
+    /// The physical line.
     pub line: u32,
+    /// libuci's words for the error.
     pub reason: &'static str,
     /// The word an "invalid command" was (cut to 32 bytes, shown lossily).
     pub word: Option<String>,
@@ -80,6 +86,7 @@ pub fn valid_str(s: &[u8], name: bool, package: bool) -> bool {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `input`.
     pub fn new(input: &'a [u8]) -> Reader<'a> {
         Reader {
             input,

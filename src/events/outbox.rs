@@ -298,8 +298,8 @@ impl Inner {
     fn ack(&mut self, seq: u32) {
         self.journal(Op::Ack(seq));
         let Some(disk) = &self.journal else { return };
-        // Journal::wants_compaction's rule, on the records handed over.
-        if disk.records > 2 * self.queue.len() + 64 {
+        // Counted on the records handed over to the disk thread.
+        if super::journal::worth_compacting(disk.records, self.queue.len()) {
             let live = self.queue.iter().cloned().collect();
             self.journal(Op::Compact(live));
         }

@@ -11,8 +11,6 @@
 //!
 //! What callers need is re-exported here and in `server`/`client`; the rest is internal.
 
-#![warn(missing_docs)]
-
 mod transport;
 mod wire;
 

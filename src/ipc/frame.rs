@@ -28,16 +28,19 @@ pub const MAX_PAYLOAD: u32 = 16 * 1024;
 /// What a frame carries. Requests are below 128, replies from 128 up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `ocserv-agent status`.
     StatusRequest = 1,
     /// An ocserv event from the hook.
     EventRequest = 2,
     /// `ocserv-agent cache clear`.
     CacheClearRequest = 3,
+    /// The daemon's state.
     StatusReply = 129,
     /// The decision for an event.
     DecisionReply = 130,
     /// How many cached decisions were dropped.
     CacheClearReply = 131,
+    /// A refused or unservable request, with the reason.
     ErrorReply = 255,
 }
 
@@ -59,13 +62,19 @@ impl Kind {
 /// Everything that can go wrong reading or writing a frame.
 #[derive(Debug)]
 pub enum FrameError {
+    /// Reading or writing the socket failed.
     Io(io::Error),
     /// The peer closed the connection before a whole frame arrived.
     Closed,
+    /// The exchange did not finish within its deadline.
     TimedOut,
+    /// The frame does not start with `OA`.
     BadMagic,
+    /// A protocol version this binary does not speak (an upgrade half done).
     UnsupportedVersion(u8),
+    /// A kind byte this binary does not know.
     UnknownKind(u8),
+    /// A payload length over [`MAX_PAYLOAD`].
     TooLarge(u32),
     /// The payload is not what the kind promises.
     BadPayload(String),
@@ -138,7 +147,7 @@ pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<(Kind, u32), FrameErro
     Ok((kind, len))
 }
 
-/// Decodes a JSON payload through [`crate::json::decode`] (a strict syntax check first, since
+/// Decodes a JSON payload through `crate::json::decode` (a strict syntax check first, since
 /// nanoserde's decoder can panic on some malformed input, and under `panic = "abort"` that would
 /// end the daemon).
 pub fn decode_json<T: DeJson>(payload: &[u8]) -> Result<T, FrameError> {

@@ -30,12 +30,14 @@ pub enum Request {
 /// Whose cached decisions to drop: one user's, or everyone's without a name.
 #[derive(Clone, Debug, Default, PartialEq, SerJson, DeJson)]
 pub struct CacheClear {
+    /// The user whose decisions to drop; `None` drops everyone's.
     pub username: Option<String>,
 }
 
 /// How many cached decisions a `cache clear` dropped.
 #[derive(Clone, Debug, PartialEq, SerJson, DeJson)]
 pub struct Cleared {
+    /// Entries removed from the decision cache.
     pub dropped: u32,
 }
 
@@ -163,7 +165,9 @@ impl DecisionWire {
 pub enum Reply {
     /// Boxed: a status is much larger than the decisions the hot path sends.
     Status(Box<StatusReply>),
+    /// The engine's decision on an event.
     Decision(Decision),
+    /// What a `cache clear` dropped.
     Cleared(Cleared),
     /// The request was refused or could not be served; the text says why.
     Error(String),
@@ -172,26 +176,39 @@ pub enum Reply {
 /// The daemon's state as `ocserv-agent status` shows it.
 #[derive(Clone, Debug, PartialEq, SerJson, DeJson)]
 pub struct StatusReply {
+    /// The daemon's package version.
     pub version: String,
+    /// The daemon's process id.
     pub pid: u32,
+    /// Seconds since the daemon started.
     pub uptime_secs: u64,
+    /// The configuration file the daemon reads.
     pub config_path: String,
     /// Seconds since the configuration in force was loaded.
     pub config_age_secs: u64,
+    /// Reloads put in force since start.
     pub reloads: u32,
+    /// Reloads refused (the old configuration stayed).
     pub reload_failures: u32,
     /// Why the last reload was refused, if it was.
     pub last_reload_error: Option<String>,
+    /// `agent.id`: how the portal knows this router.
     pub agent_id: String,
+    /// The log level in force.
     pub log_level: String,
+    /// Whether decisions ask the portal.
     pub portal_enabled: bool,
+    /// open, close or stale.
     pub fail_mode: String,
+    /// The local policy's answer when no rule matches.
     pub policy_default: String,
+    /// Local rules configured (enabled or not).
     pub policy_rules: u32,
     /// closed, open or half-open.
     pub breaker_state: String,
     /// `name=count` pairs: allowed, denied, and by source.
     pub decisions: String,
+    /// Decisions cached now (fresh or stale).
     pub cache_entries: u32,
     /// Sessions the agent admitted and has not seen end.
     pub sessions: u32,
@@ -224,6 +241,7 @@ impl StatusReply {
         self.serialize_json()
     }
 
+    /// A plausible status, for tests of what reads and prints it.
     #[cfg(test)]
     pub fn default_for_test() -> StatusReply {
         StatusReply {

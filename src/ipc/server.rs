@@ -86,6 +86,7 @@ pub enum BindError {
     InUse(PathBuf),
     /// The path exists and is not a socket; we never delete such a file.
     NotASocket(PathBuf),
+    /// The socket at this path could not be set up.
     Io(PathBuf, io::Error),
 }
 

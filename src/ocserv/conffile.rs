@@ -391,7 +391,7 @@ pub fn render_lines(directives: &[Directive]) -> String {
     text
 }
 
-/// What [`write`] did.
+/// What [`replace`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Written {
     pub path: PathBuf,
@@ -407,20 +407,10 @@ pub struct Backup<'a> {
     pub keep: u32,
 }
 
-/// Replaces `dir/name` with `directives` (temp file, fsync, rename, fsync dir). With a
-/// `backup`, a previous file is first copied to `backup.dir/name.YYYYmmddTHHMMSS.NNN` (with
-/// the file's own mode) and that name's older backups beyond `backup.keep` are removed.
-/// A failure leaves the old file.
-pub fn write(
-    dir: &Path,
-    name: &str,
-    directives: &[Directive],
-    backup: Option<Backup<'_>>,
-) -> Result<Written, ConfError> {
-    replace(dir, name, &render(directives), backup)
-}
-
-/// [`write`] with the file's whole text given.
+/// Replaces `dir/name` with `text` (temp file, fsync, rename, fsync dir). With a backup, a
+/// previous file is first copied to `backup.dir/name.YYYYmmddTHHMMSS.NNN` (with the file's own
+/// mode) and that name's older backups beyond `backup.keep` are removed. A failure leaves the
+/// old file.
 pub fn replace(
     dir: &Path,
     name: &str,

@@ -91,12 +91,12 @@ fn writes_are_atomic_with_a_timestamped_backup() {
         dir: &bdir,
         keep: 3,
     });
-    let w = write(&dir.join("users"), "alice", &routes, keep3).unwrap();
+    let w = replace(&dir.join("users"), "alice", &render(&routes), keep3).unwrap();
     assert_eq!(w.backup, None, "nothing to back up yet");
     let text = std::fs::read_to_string(&w.path).unwrap();
     assert!(text.ends_with("route = 10.0.0.0/8\n"), "{text}");
     let dns = [directive("dns", "10.0.0.53").unwrap()];
-    let w = write(&dir.join("users"), "alice", &dns, keep3).unwrap();
+    let w = replace(&dir.join("users"), "alice", &render(&dns), keep3).unwrap();
     let backup = w.backup.unwrap();
     assert!(std::fs::read_to_string(&backup)
         .unwrap()
@@ -108,9 +108,9 @@ fn writes_are_atomic_with_a_timestamped_backup() {
         .unwrap()
         .starts_with("alice.20"));
     // A failed write (the directory is gone) leaves nothing half-written and says where.
-    let e = write(&dir.join("missing"), "alice", &dns, None).unwrap_err();
+    let e = replace(&dir.join("missing"), "alice", &render(&dns), None).unwrap_err();
     assert!(e.to_string().contains("missing/alice"), "{e}");
-    assert!(write(&dir.join("users"), "../x", &dns, None).is_err());
+    assert!(replace(&dir.join("users"), "../x", &render(&dns), None).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -139,7 +139,7 @@ fn backups_are_pruned_to_the_newest_and_keep_the_mode() {
         keep: 2,
     });
     let dns = [directive("dns", "10.0.0.53").unwrap()];
-    let w = write(&users, "alice", &dns, keep).unwrap();
+    let w = replace(&users, "alice", &render(&dns), keep).unwrap();
     let b = w.backup.unwrap();
     assert_eq!(
         std::fs::metadata(&b).unwrap().permissions().mode() & 0o777,

@@ -6,8 +6,7 @@
 //! EOF, which is how an older server says "not supported". ocserv serves only uid 0.
 
 use crate::proto::ocserv::ctl::{
-    BanListRep, BoolMsg, CookieListRep, IdReq, SafeIdReq, StatusRep, UnbanReq, UserListRep,
-    UsernameReq,
+    BanListRep, BoolMsg, IdReq, StatusRep, UnbanReq, UserListRep, UsernameReq,
 };
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -16,7 +15,7 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Largest request ocserv accepts, header included.
@@ -31,7 +30,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Command {
     Status = 1,
     Reload = 2,
-    Stop = 3,
     List = 4,
     UserInfo = 5,
     IdInfo = 6,
@@ -40,10 +38,8 @@ pub enum Command {
     ListBanned = 9,
     UnbanIp = 10,
     Top = 11,
-    ListCookies = 12,
     TerminateUser = 13,
     TerminateId = 14,
-    TerminateSession = 15,
 }
 
 impl Command {
@@ -52,16 +48,13 @@ impl Command {
         match self {
             Command::Status => 101,
             Command::Reload => 102,
-            Command::Stop => 103,
             Command::List | Command::UserInfo | Command::IdInfo | Command::Top => 104,
             Command::DisconnectName => 105,
             Command::DisconnectId => 106,
             Command::UnbanIp => 107,
             Command::ListBanned => 108,
-            Command::ListCookies => 110,
             Command::TerminateUser => 111,
             Command::TerminateId => 112,
-            Command::TerminateSession => 113,
         }
     }
 }
@@ -179,10 +172,6 @@ impl Client {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -223,12 +212,6 @@ impl Client {
     /// RELOAD: ocserv re-reads its configuration (and per-user files).
     pub async fn reload(&self) -> Result<bool, CtlError> {
         self.boolean(Command::Reload, &[]).await
-    }
-
-    /// STOP: ocserv shuts down. Nothing the portal can reach calls it; it is here so that the
-    /// client speaks every command.
-    pub async fn stop(&self) -> Result<bool, CtlError> {
-        self.boolean(Command::Stop, &[]).await
     }
 
     /// LIST: every session.
@@ -272,18 +255,6 @@ impl Client {
         self.boolean(Command::TerminateId, &id_req(id)).await
     }
 
-    /// TERMINATE_SESSION (ocserv ≥ 1.4.2): ends the session holding the cookie `safe_id` (from
-    /// [`Client::cookies`]) and invalidates the cookie.
-    pub async fn terminate_session(&self, safe_id: &[u8]) -> Result<bool, CtlError> {
-        self.boolean(Command::TerminateSession, &safe_id_req(safe_id))
-            .await
-    }
-
-    /// LIST_COOKIES: the cookies ocserv holds (open sessions and ones that may come back).
-    pub async fn cookies(&self) -> Result<CookieListRep, CtlError> {
-        decode(&self.call(Command::ListCookies, &[]).await?)
-    }
-
     /// LIST_BANNED.
     pub async fn banned(&self) -> Result<BanListRep, CtlError> {
         decode(&self.call(Command::ListBanned, &[]).await?)
@@ -314,13 +285,6 @@ fn username_req(username: &str) -> Vec<u8> {
 
 fn id_req(id: i32) -> Vec<u8> {
     IdReq { id: Some(id) }.encode_to_vec()
-}
-
-fn safe_id_req(safe_id: &[u8]) -> Vec<u8> {
-    SafeIdReq {
-        safe_id: Some(safe_id.to_vec()),
-    }
-    .encode_to_vec()
 }
 
 pub(crate) fn decode<M: Message + Default>(payload: &[u8]) -> Result<M, CtlError> {
@@ -396,47 +360,29 @@ mod tests {
         );
         let id = request(Command::DisconnectId, &id_req(14791), Endian::Little).unwrap();
         assert_eq!(id, [0x08, 0x04, 0, 0, 0, 0x08, 0x8e, 0xe7, 0x01]);
-        let session = request(Command::TerminateSession, &safe_id_req(b"abc"), Endian::Big);
+        let user = request(Command::TerminateUser, &username_req("alice"), Endian::Big);
         assert_eq!(
-            session.unwrap(),
-            [15, 0, 0, 0, 5, 0x0a, 0x03, b'a', b'b', b'c']
+            user.unwrap(),
+            [13, 0, 0, 0, 7, 0x0a, 0x05, b'a', b'l', b'i', b'c', b'e']
         );
     }
 
-    /// LIST_COOKIES and TERMINATE_SESSION through a stand-in ocserv.
+    /// TERMINATE_USER through a stand-in ocserv: done, then "not supported" the way an ocserv
+    /// before 1.4.2 says it (the connection closed without a reply).
     #[test]
-    fn cookies_are_listed_and_a_session_ends_by_its_cookie() {
-        let dir = crate::testutil::fresh_dir("ctl-cookies");
+    fn a_command_an_older_ocserv_lacks_is_not_supported() {
+        let dir = crate::testutil::fresh_dir("ctl-terminate");
         let path = dir.join("s");
-        let cookies = CookieListRep {
-            cookies: vec![crate::proto::ocserv::ctl::CookieIntMsg {
-                safe_id: Some(b"c1".to_vec()),
-                username: Some("alice".into()),
-                session_is_open: Some(true),
-                ..Default::default()
-            }],
-        };
-        let server = crate::ocserv::ctl_fake::scripted(
-            &path,
-            vec![
-                Some((110, cookies.encode_to_vec())),
-                Some((113, vec![0x08, 0x01])),
-                None,
-                Some((103, vec![0x08, 0x01])),
-            ],
-        );
+        let server =
+            crate::ocserv::ctl_fake::scripted(&path, vec![Some((111, vec![0x08, 0x01])), None]);
         let client = Client::new(&path, Duration::from_secs(5));
-        let list = future::block_on(client.cookies()).unwrap();
-        assert_eq!(list, cookies);
-        assert!(future::block_on(client.terminate_session(b"c1")).unwrap());
-        // An ocserv before 1.4.2 closes without a reply: "not supported", said so.
-        let err = future::block_on(client.terminate_session(b"c1")).unwrap_err();
+        assert!(future::block_on(client.terminate_user("alice")).unwrap());
+        let err = future::block_on(client.terminate_user("alice")).unwrap_err();
         assert!(
-            matches!(err, CtlError::NotSupported(Command::TerminateSession)),
+            matches!(err, CtlError::NotSupported(Command::TerminateUser)),
             "{err}"
         );
-        assert!(future::block_on(client.stop()).unwrap());
-        assert_eq!(server.join().unwrap(), [12, 15, 15, 3]);
+        assert_eq!(server.join().unwrap(), [13, 13]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

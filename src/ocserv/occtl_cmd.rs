@@ -116,8 +116,6 @@ pub fn verb(request: &Request) -> &'static str {
     }
 }
 
-pub use crate::occtl_verbs::VERBS;
-
 /// A tun device's counters, as the formatter wants them.
 pub fn counters(dev: &str) -> Counters {
     let (rx, tx) = crate::ocserv::tun_counters(dev);

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 /// How the breaker decides; see the module docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
+    /// Consecutive failures that open the breaker.
     pub failure_threshold: u32,
     /// Closed-state counter reset period; zero never resets.
     pub interval: Duration,
@@ -51,8 +52,11 @@ pub struct Settings {
 /// failed. Catches a portal that fails every other call, which never makes a long streak.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateTrip {
+    /// How far back calls count.
     pub window: Duration,
+    /// Calls ended within the window before the rate is judged.
     pub min_calls: u32,
+    /// Failed share, in percent, that trips.
     pub failure_percent: u8,
 }
 
@@ -70,13 +74,18 @@ impl Default for Settings {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the breaker stands: closed lets calls through, open rejects them, half-open lets a few probes through.
 pub enum State {
+    /// Calls go through; failures are counted.
     Closed,
+    /// Calls are rejected until the open time is up.
     Open,
+    /// Probes go through; their successes close the breaker, a failure opens it again.
     HalfOpen,
 }
 
 impl State {
+    /// The state's name in status, logs and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Closed => "closed",
@@ -89,6 +98,7 @@ impl State {
 /// An operator's override of the breaker's own judgement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Override {
+    /// The breaker judges by itself.
     None,
     /// Reject every call until released (e.g. portal maintenance).
     ForceOpen,
@@ -110,8 +120,11 @@ pub enum Outcome {
 /// Why a call was not allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejected {
+    /// The breaker is open.
     Open,
+    /// Half-open, and every probe slot is taken.
     TooManyRequests,
+    /// The operator forced the breaker open.
     ForcedOpen,
 }
 
@@ -130,28 +143,42 @@ impl std::error::Error for Rejected {}
 /// A state change, as the callback sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transition {
+    /// The state left.
     pub from: State,
+    /// The state entered.
     pub to: State,
     /// The generation that starts with this transition.
     pub generation: u32,
+    /// When, on the breaker's clock.
     pub at: Instant,
 }
 
 /// A snapshot for status and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
+    /// The state now (an open breaker whose time is up reads half-open).
     pub state: State,
+    /// The operator's override in force.
     pub forced: Override,
+    /// Bumped at every state change; a call reported from an older generation is not counted.
     pub generation: u32,
+    /// Calls let through, since start.
     pub requests: u32,
+    /// Calls that ended in success, since start.
     pub successes: u32,
+    /// Calls that ended in failure, since start.
     pub failures: u32,
+    /// Calls whose outcome said nothing of the portal, since start.
     pub ignored: u32,
+    /// Calls refused by the breaker, since start.
     pub rejections: u32,
+    /// Successes in a row in this generation.
     pub consecutive_successes: u32,
+    /// Failures in a row in this generation.
     pub consecutive_failures: u32,
     /// Times the breaker opened.
     pub trips: u32,
+    /// When the state last changed.
     pub last_transition: Instant,
     /// When an open breaker lets the next probe through.
     pub open_until: Option<Instant>,
@@ -208,6 +235,7 @@ impl Changes {
 }
 
 impl<C: Clock> Breaker<C> {
+    /// A closed breaker with `settings`, reading time from `clock`.
     pub fn new(settings: Settings, clock: C) -> Breaker<C> {
         let now = clock.now();
         let seed = seed_from(now);
@@ -299,6 +327,7 @@ impl<C: Clock> Breaker<C> {
         self.stats().state
     }
 
+    /// A snapshot of state and counters (moves an open breaker whose time is up to half-open).
     pub fn stats(&self) -> Stats {
         let mut changes = Changes::default();
         let stats = {
@@ -538,18 +567,22 @@ pub struct Permit<'a, C: Clock> {
 }
 
 impl<C: Clock> Permit<'_, C> {
+    /// The portal answered.
     pub fn success(self) {
         self.record(Outcome::Success)
     }
 
+    /// The portal failed.
     pub fn failure(self) {
         self.record(Outcome::Failure)
     }
 
+    /// The call says nothing of the portal (cancelled locally, say).
     pub fn ignore(self) {
         self.record(Outcome::Ignored)
     }
 
+    /// Reports `outcome`.
     pub fn record(mut self, outcome: Outcome) {
         self.done = true;
         self.breaker

@@ -79,6 +79,7 @@ impl CacheKey {
     }
 
     #[inline]
+    /// The encoded fields, as hashed and compared.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
@@ -97,29 +98,43 @@ impl fmt::Debug for CacheKey {
 /// Sizes and lifetimes; see the module docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
+    /// Most entries held; the least recently used goes first.
     pub capacity: u32,
+    /// How long an allow is fresh.
     pub allow_ttl: Duration,
+    /// How long a deny is fresh.
     pub deny_ttl: Duration,
+    /// How long past fresh a decision may still be served while the portal fails.
     pub stale_ttl: Duration,
 }
 
 /// Whether the cached decision admits the user; allow and deny live for different times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// The portal admitted the user.
     Allow,
+    /// The portal refused the user.
     Deny,
 }
 
 /// Counters for status and metrics. Lifetime counters wrap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Lookups that found a fresh decision.
     pub hits: u32,
+    /// Lookups that found none.
     pub misses: u32,
+    /// Stale decisions served while the portal failed.
     pub stale_hits: u32,
+    /// Decisions stored.
     pub inserts: u32,
+    /// Entries dropped to make room (or by a smaller capacity).
     pub evictions: u32,
+    /// Entries dropped past their stale time.
     pub expirations: u32,
+    /// Entries held now.
     pub size: u32,
+    /// Most entries held.
     pub capacity: u32,
 }
 
@@ -414,6 +429,7 @@ impl<V> DecisionCache<V> {
         *self = next;
     }
 
+    /// Counters and the current size.
     pub fn stats(&self) -> Stats {
         Stats {
             size: self.len,
@@ -421,10 +437,12 @@ impl<V> DecisionCache<V> {
         }
     }
 
+    /// Entries held now (fresh or stale).
     pub fn len(&self) -> u32 {
         self.len
     }
 
+    /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

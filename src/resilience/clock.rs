@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 /// A monotonic time source.
 pub trait Clock {
+    /// The current instant; never goes back.
     fn now(&self) -> Instant;
 }
 
@@ -30,6 +31,7 @@ pub struct FakeClock {
 }
 
 impl FakeClock {
+    /// A clock standing at the moment it was made.
     pub fn new() -> FakeClock {
         FakeClock {
             start: Instant::now(),

@@ -25,15 +25,20 @@ pub enum FailMode {
 /// Where the router runs; `production` refuses `fail_mode open` unless explicitly allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
+    /// A live router: `fail_mode open` needs `allow_fail_open_in_production`.
     Production,
+    /// A test deployment: any fail mode.
     Staging,
+    /// A developer's machine: any fail mode.
     Development,
 }
 
 /// What the configuration says of fail modes (`config resilience`, read by config/).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
+    /// What to do when the portal cannot answer.
     pub mode: FailMode,
+    /// Where the router runs.
     pub environment: Environment,
     /// `allow_fail_open_in_production`.
     pub allow_open_in_production: bool,
@@ -80,7 +85,9 @@ impl fmt::Display for FailOpenRefused {
 
 impl std::error::Error for FailOpenRefused {}
 
+/// The reason of a deny by fail mode `close`.
 pub const DENY_CLOSED: &str = "policy portal unavailable (fail mode close)";
+/// The reason of a deny by fail mode `stale` when no recent decision exists.
 pub const DENY_NO_STALE: &str =
     "policy portal unavailable and no recent decision for this user (fail mode stale)";
 
@@ -91,6 +98,7 @@ pub struct FailPolicy {
 }
 
 impl FailPolicy {
+    /// The fail mode of `settings`, unless the production rule refuses it.
     pub fn new(settings: Settings) -> Result<FailPolicy, FailOpenRefused> {
         settings.check()?;
         Ok(FailPolicy {
@@ -105,6 +113,7 @@ impl FailPolicy {
         Ok(())
     }
 
+    /// The mode in force.
     pub fn mode(&self) -> FailMode {
         self.mode
     }

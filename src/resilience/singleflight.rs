@@ -19,7 +19,9 @@ use std::task::{Context, Poll, Waker};
 /// Whether a call ran the work itself or shared another's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Ran the work; its result goes to every follower.
     Leader,
+    /// Waited for a leader's result.
     Follower,
 }
 
@@ -52,6 +54,7 @@ enum FlightState<V> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
+    /// A group with no call in flight.
     pub fn new() -> Self {
         SingleFlight {
             flights: RefCell::new(HashMap::new()),
@@ -104,6 +107,7 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
         self.flights.borrow().len()
     }
 
+    /// Counters since the group was made.
     pub fn stats(&self) -> Stats {
         self.stats.get()
     }

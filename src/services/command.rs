@@ -93,7 +93,7 @@ pub async fn run(setup: &Setup, req: CommandRequest) -> Result<CommandResponse, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ocserv::occtl_cmd::VERBS;
+    use crate::occtl_verbs::VERBS;
 
     fn setup(allowed: &[&str]) -> Setup {
         Setup {

@@ -75,7 +75,7 @@ impl Sender {
         before(self.deadline, self.out.send(message)).await
     }
 
-    /// Queues a message to share DATA frames with the next ones; see [`Outgoing::feed`].
+    /// Queues a message to share DATA frames with the next ones; see `Outgoing::feed`.
     pub async fn feed(&self, message: &[u8]) -> Result<(), Status> {
         before(self.deadline, self.out.feed(message)).await
     }

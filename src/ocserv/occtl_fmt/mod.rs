@@ -12,7 +12,6 @@ mod status;
 mod users;
 
 pub use events::{event_json, event_line};
-pub use json::quote;
 pub use status::{bans_json, bans_text, status_json, status_text};
 pub use users::{user_detail, users_json, users_table};
 
