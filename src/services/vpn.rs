@@ -294,6 +294,22 @@ mod tests {
 
     const TRUE: [u8; 2] = [0x08, 0x01];
 
+    /// DisconnectUser for alice against the stand-in ocserv at `path`; checks that her cached
+    /// decisions were revoked.
+    fn disconnect_alice(path: &std::path::Path, all: bool) -> DisconnectUserResponse {
+        let client = Client::new(path, Duration::from_secs(5));
+        let msg = DisconnectUserRequest {
+            username: "alice".into(),
+            reason: "test".into(),
+            disconnect_all_sessions: all,
+        }
+        .encode_to_vec();
+        let (revoke, revoked) = recorder();
+        let reply = async_io::block_on(disconnect_user(&client, &msg, &revoke)).unwrap();
+        assert_eq!(*revoked.borrow(), ["alice"]);
+        DisconnectUserResponse::decode(reply).unwrap()
+    }
+
     #[test]
     fn sessions_come_from_ocserv_with_their_counters() {
         let (path, server) = scripted("list", vec![Some((104, two_sessions()))]);
@@ -333,19 +349,7 @@ mod tests {
                 Some((106, TRUE.to_vec())),
             ],
         );
-        let client = Client::new(&path, Duration::from_secs(5));
-        let msg = DisconnectUserRequest {
-            username: "alice".into(),
-            reason: "test".into(),
-            disconnect_all_sessions: false,
-        }
-        .encode_to_vec();
-        let (revoke, revoked) = recorder();
-        let r = DisconnectUserResponse::decode(
-            async_io::block_on(disconnect_user(&client, &msg, &revoke)).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(*revoked.borrow(), ["alice"]);
+        let r = disconnect_alice(&path, false);
         assert!(r.success);
         assert_eq!(r.sessions_disconnected, 1);
         assert!(
@@ -362,19 +366,7 @@ mod tests {
             "all",
             vec![Some((104, two_sessions())), Some((111, TRUE.to_vec()))],
         );
-        let client = Client::new(&path, Duration::from_secs(5));
-        let msg = DisconnectUserRequest {
-            username: "alice".into(),
-            reason: String::new(),
-            disconnect_all_sessions: true,
-        }
-        .encode_to_vec();
-        let (revoke, revoked) = recorder();
-        let r = DisconnectUserResponse::decode(
-            async_io::block_on(disconnect_user(&client, &msg, &revoke)).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(*revoked.borrow(), ["alice"]);
+        let r = disconnect_alice(&path, true);
         assert_eq!((r.success, r.sessions_disconnected), (true, 2));
         assert_eq!(r.error_message, "");
         assert_eq!(server.join().unwrap(), [5, 13]);

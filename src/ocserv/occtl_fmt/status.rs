@@ -48,31 +48,15 @@ pub fn status_text(st: &StatusRep, now: i64, dialect: Dialect) -> String {
         local_time(reset),
         interval(now.saturating_sub(reset))
     );
-    let _ = writeln!(
-        out,
-        "\tSessions handled: {}",
-        st.sessions_closed.unwrap_or(0)
-    );
-    let _ = writeln!(
-        out,
-        "\tTimed out sessions: {}",
-        st.session_timeouts.unwrap_or(0)
-    );
-    let _ = writeln!(
-        out,
-        "\tTimed out (idle) sessions: {}",
-        st.session_idle_timeouts.unwrap_or(0)
-    );
-    let _ = writeln!(
-        out,
-        "\tClosed due to error sessions: {}",
-        st.session_errors.unwrap_or(0)
-    );
-    let _ = writeln!(
-        out,
-        "\tAuthentication failures: {}",
-        st.auth_failures.unwrap_or(0)
-    );
+    for (name, count) in [
+        ("Sessions handled", st.sessions_closed),
+        ("Timed out sessions", st.session_timeouts),
+        ("Timed out (idle) sessions", st.session_idle_timeouts),
+        ("Closed due to error sessions", st.session_errors),
+        ("Authentication failures", st.auth_failures),
+    ] {
+        let _ = writeln!(out, "\t{name}: {}", count.unwrap_or(0));
+    }
     for (name, secs) in times(st) {
         let _ = writeln!(out, "\t{name}: {}", interval(secs));
     }
