@@ -25,56 +25,16 @@
 //! Counters are `u32` (MIPS has no 64-bit atomics, and nothing here needs them): lifetime totals
 //! wrap, as monitoring counters may.
 
+pub use super::breaker_settings::{RateTrip, Settings};
 use super::clock::Clock;
 use super::rate_window::RateWindow;
 use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// How the breaker decides; see the module docs.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Consecutive failures that open the breaker.
-    pub failure_threshold: u32,
-    /// Closed-state counter reset period; zero never resets.
-    pub interval: Duration,
-    /// Open duration after the first trip.
-    pub timeout: Duration,
-    /// Longest open duration after repeated trips.
-    pub max_timeout: Duration,
-    /// Calls allowed in flight while half-open, and successes needed to close.
-    pub max_requests: u32,
-    /// An additional trip on the failure rate, if set.
-    pub rate: Option<RateTrip>,
-}
-
-/// Trip when, within `window`, at least `min_calls` calls ended and `failure_percent` of them
-/// failed. Catches a portal that fails every other call, which never makes a long streak.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RateTrip {
-    /// How far back calls count.
-    pub window: Duration,
-    /// Calls ended within the window before the rate is judged.
-    pub min_calls: u32,
-    /// Failed share, in percent, that trips.
-    pub failure_percent: u8,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            failure_threshold: 5,
-            interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(30),
-            max_timeout: Duration::from_secs(300),
-            max_requests: 1,
-            rate: None,
-        }
-    }
-}
-
+/// Where the breaker stands: closed lets calls through, open rejects them, half-open lets a few
+/// probes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-/// Where the breaker stands: closed lets calls through, open rejects them, half-open lets a few probes through.
 pub enum State {
     /// Calls go through; failures are counted.
     Closed,

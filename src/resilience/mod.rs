@@ -4,6 +4,7 @@
 //! authorization engine wires them together.
 
 pub mod breaker;
+mod breaker_settings;
 pub mod cache;
 pub mod clock;
 pub mod failmode;
