@@ -64,7 +64,7 @@ fn local_rules_decide_without_a_portal() {
     assert_eq!(run_hook(&config, &disconnect(999, "nobody")).0, Some(0));
 
     d.wait_stderr(
-        "connect of 'mallory' (session 3) from 192.0.2.11: denied (denied by policy.default)",
+        "connect of 'mallory' (session 3) from 192.0.2.11: denied (local): denied by policy.default",
     );
     let json = d.status_json();
     assert!(json.contains("allowed=3 denied=3"), "{json}");

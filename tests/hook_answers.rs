@@ -234,7 +234,7 @@ fn an_allow_for_a_hook_that_left_has_no_effects() {
     hook.kill().unwrap();
     hook.wait().unwrap();
     d.wait_stderr_within(
-        "connect of 'slow' (session 7) from 192.0.2.7: denied (the hook stopped waiting; nothing was changed)",
+        "connect of 'slow' (session 7) from 192.0.2.7: denied (budget): the hook stopped waiting; nothing was changed",
         Duration::from_secs(10),
     );
     let json = d.status_json();

@@ -13,3 +13,7 @@ apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
 case "$need" in *" ocserv"*) systemctl disable --now ocserv >/dev/null 2>&1 || true ;; esac
+# Likewise Prometheus and node-exporter: the monitoring test starts its own on free ports.
+case "$need" in *" prometheus"*)
+	systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true ;;
+esac

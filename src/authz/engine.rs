@@ -333,8 +333,10 @@ impl Engine {
             Err(e) => return Decision::deny(Source::Local, format!("cannot ask the portal: {e}")),
         };
         if let Some(d) = self.gate.borrow_mut().cached(&key, Instant::now()) {
+            log::debug!("cache: hit for '{}'", event.username);
             return d;
         }
+        log::debug!("cache: miss for '{}'", event.username);
         let configured = config.portal.timeout;
         let flight = self.flights.run(key.as_bytes().to_vec(), || async {
             let epoch = self.gate.borrow().epoch();

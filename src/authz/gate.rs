@@ -83,6 +83,7 @@ impl Gate {
                 if epoch != self.epoch {
                     // Revoked while the call was out: this answer is not to outlive that.
                     self.cache.invalidate(key);
+                    log::debug!("cache: not storing '{username}' (revoked during the call)");
                     return;
                 }
                 let kind = if answer.allowed {
@@ -90,12 +91,18 @@ impl Gate {
                 } else {
                     Kind::Deny
                 };
+                log::debug!(
+                    "cache: stored the portal's {} for '{username}'",
+                    if answer.allowed { "allow" } else { "deny" }
+                );
                 self.cache
                     .insert(key, answer.clone(), kind, answer.ttl_cap, now);
             }
             // The portal's latest word on the key is no: nothing earlier may be served stale.
             Err(Failure::Refused(_)) => {
-                self.cache.invalidate(key);
+                if self.cache.invalidate(key) {
+                    log::debug!("cache: dropped '{username}' (the portal refused the call)");
+                }
             }
             Err(Failure::Broken(_) | Failure::BreakerOpen(_)) => {}
         }
@@ -147,7 +154,11 @@ impl Gate {
 
     /// Drops dead entries, looking at no more than `max_slots`.
     pub fn sweep(&mut self, now: Instant, max_slots: u32) -> u32 {
-        self.cache.sweep_some(now, max_slots)
+        let n = self.cache.sweep_some(now, max_slots);
+        if n > 0 {
+            log::debug!("cache: {n} decision(s) past their stale time dropped");
+        }
+        n
     }
 
     pub fn cache_stats(&self) -> Stats {

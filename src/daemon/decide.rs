@@ -41,11 +41,14 @@ impl Daemon {
             .ip_real
             .map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string());
         if event.reason == Reason::Connect {
+            // As the hook prints it: the source says whether the portal, the cache or a fail
+            // mode decided.
             log::info!(
-                "connect of '{}' (session {}) from {from}: {} ({})",
+                "connect of '{}' (session {}) from {from}: {} ({}): {}",
                 event.username,
                 event.id,
                 if d.allow { "allowed" } else { "denied" },
+                d.source.as_str(),
                 d.reason
             );
         } else {
@@ -71,6 +74,12 @@ impl Service for Daemon {
     /// before the hook does (a slow portal is bounded by portal.timeout < hook_timeout).
     fn deadline(&self) -> Option<Duration> {
         Some(self.config.borrow().agent.hook_timeout + Duration::from_secs(1))
+    }
+
+    fn replied(&self, reply: &Reply, took: Duration) {
+        if let Reply::Decision(d) = reply {
+            self.latencies.borrow_mut().decision(d.source, took);
+        }
     }
 
     async fn handle(&self, request: Request, peer: &Peer<'_>) -> Reply {

@@ -25,6 +25,7 @@ use crate::config::{self, keyword_str, Config, LoadError};
 use crate::events::outbox::Outbox;
 use crate::ipc::server::{BindError, Limits, SocketServer};
 use crate::logger;
+use crate::metrics::latency::Latencies;
 use async_executor::LocalExecutor;
 use async_io::Timer;
 use async_signal::{Signal, Signals};
@@ -89,6 +90,8 @@ pub struct Daemon {
     validation_running: Cell<bool>,
     /// Where the portal channel's connection tasks run.
     executor: &'static LocalExecutor<'static>,
+    /// Hook decisions and portal calls, timed (for /metrics).
+    latencies: Rc<RefCell<Latencies>>,
 }
 
 impl Daemon {
@@ -99,7 +102,8 @@ impl Daemon {
     ) -> Result<Daemon, StartError> {
         let now = Instant::now();
         let config = Rc::new(config);
-        let portal = crate::portal::channel(&config, executor).map_err(StartError::Portal)?;
+        let latencies = Rc::new(RefCell::new(Latencies::default()));
+        let portal = portal_channel(&config, executor, &latencies).map_err(StartError::Portal)?;
         let engine = Engine::new(config.clone(), portal).map_err(StartError::FailMode)?;
         Ok(Daemon {
             config_path,
@@ -116,6 +120,7 @@ impl Daemon {
             control_seen: RefCell::default(),
             validation_running: Cell::new(false),
             executor,
+            latencies,
         })
     }
 
@@ -138,13 +143,15 @@ impl Daemon {
                     validate_interval: std::time::Duration::ZERO,
                     ..c.portal.clone()
                 };
-                let portal = if link(&new) != link(&old)
-                    || new.grpc.allow_tls12 != old.grpc.allow_tls12
-                {
-                    Some(crate::portal::channel(&new, self.executor).map_err(|e| e.to_string())?)
-                } else {
-                    None
-                };
+                let portal =
+                    if link(&new) != link(&old) || new.grpc.allow_tls12 != old.grpc.allow_tls12 {
+                        Some(
+                            portal_channel(&new, self.executor, &self.latencies)
+                                .map_err(|e| e.to_string())?,
+                        )
+                    } else {
+                        None
+                    };
                 self.engine
                     .update(new.clone(), portal)
                     .map_err(|e| e.to_string())?;
@@ -318,6 +325,25 @@ impl Daemon {
             );
         }
     }
+}
+
+/// The portal channel of `config` (`None` when the portal is off), its calls timed into
+/// `latencies`.
+fn portal_channel(
+    config: &Config,
+    executor: &'static LocalExecutor<'static>,
+    latencies: &Rc<RefCell<Latencies>>,
+) -> Result<Option<crate::grpc::client::Channel>, crate::portal::LinkError> {
+    let channel = crate::portal::channel(config, executor)?;
+    if let Some(channel) = &channel {
+        let latencies = Rc::downgrade(latencies);
+        channel.observe(Rc::new(move |path, code, took| {
+            if let Some(l) = latencies.upgrade() {
+                l.borrow_mut().portal_call(path, code, took);
+            }
+        }));
+    }
+    Ok(channel)
 }
 
 /// Waits until no local request and no gRPC connection is open, or [`DRAIN_TIME`] has passed.

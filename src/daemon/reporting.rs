@@ -86,6 +86,7 @@ impl Daemon {
                 .enabled
                 .then(|| (self.engine.breaker().stats(), self.engine.cache_stats())),
             outbox: self.outbox.borrow().as_ref().map(|o| o.stats()),
+            latencies: self.latencies.borrow().clone(),
         }
     }
 

@@ -22,7 +22,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the socket server asks of the daemon.
 pub trait Service: 'static {
@@ -36,6 +36,9 @@ pub trait Service: 'static {
     fn deadline(&self) -> Option<Duration> {
         None
     }
+    /// Told of each reply written, with the time from its request read to the reply written
+    /// (what a hook waited for the daemon, the socket aside); for latency metrics.
+    fn replied(&self, _reply: &Reply, _took: Duration) {}
 }
 
 /// The connection a request came on, as the service sees it while it works on the answer.
@@ -236,9 +239,13 @@ async fn connection<S: Service>(mut stream: Async<UnixStream>, service: &S, dead
                 return;
             }
         };
+        let mut read_at = None;
         let reply = if service.peer_allowed(uid) {
             match read_request(&mut stream).await {
-                Ok(request) => service.handle(request, &Peer { stream: &stream }).await,
+                Ok(request) => {
+                    read_at = Some(Instant::now());
+                    service.handle(request, &Peer { stream: &stream }).await
+                }
                 Err(FrameError::Closed) => return,
                 Err(e @ FrameError::BadEvent(_)) => {
                     // The hook checks what it sends: one that does not is worth a line.
@@ -254,8 +261,13 @@ async fn connection<S: Service>(mut stream: Async<UnixStream>, service: &S, dead
             log::warn!("refused a connection from uid {uid} (not in agent.allowed_uid)");
             Reply::Error(FrameError::PeerNotAllowed(uid).to_string())
         };
-        if let Err(e) = stream.write_all(&reply.encode()).await {
-            log::debug!("could not send reply: {e}");
+        match stream.write_all(&reply.encode()).await {
+            Ok(()) => {
+                if let Some(read_at) = read_at {
+                    service.replied(&reply, read_at.elapsed());
+                }
+            }
+            Err(e) => log::debug!("could not send reply: {e}"),
         }
     };
     let expired = async {

@@ -1,8 +1,11 @@
 //! The daemon's numbers in Prometheus text format (exposition format 0.0.4), served over HTTP
-//! (http.rs) and/or written to a file for node-exporter's textfile collector (textfile.rs).
-//! Counters are the daemon's wrapping u32s: Prometheus treats a wrap like a restart.
+//! (http.rs) and/or written to a file for node-exporter's textfile collector (textfile.rs);
+//! latency histograms (histogram.rs, latency.rs). Counters are the daemon's wrapping u32s:
+//! Prometheus treats a wrap like a restart.
 
+pub mod histogram;
 pub mod http;
+pub mod latency;
 pub mod textfile;
 
 use crate::authz::engine::Counters;
@@ -25,6 +28,8 @@ pub struct Snapshot {
     pub portal: Option<(breaker::Stats, cache::Stats)>,
     /// Present when events are reported.
     pub outbox: Option<outbox::Stats>,
+    /// Hook decisions and portal calls, timed.
+    pub latencies: latency::Latencies,
 }
 
 /// Builds the text one metric family at a time.
@@ -185,7 +190,20 @@ pub fn render(s: &Snapshot) -> String {
             "Entries evicted to make room.",
             c.evictions,
         );
+        t.single(
+            "cache_expirations_total",
+            "counter",
+            "Entries dropped past their stale time (by a lookup or the sweep).",
+            c.expirations,
+        );
+        t.single(
+            "cache_invalidations_total",
+            "counter",
+            "Entries dropped by revocation: DisconnectUser, cache clear, portal orders.",
+            c.invalidations,
+        );
     }
+    s.latencies.render(&mut t, s.portal.is_some());
 
     if let Some(o) = &s.outbox {
         t.single(
@@ -250,6 +268,7 @@ mod tests {
                 dropped: 1,
                 ..outbox::Stats::default()
             }),
+            latencies: latency::Latencies::default(),
         }
     }
 
@@ -272,7 +291,12 @@ mod tests {
                 declared.push(name.to_string());
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
-                assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .filter(|f| declared.last().map(String::as_str) == Some(*f))
+                    .unwrap_or(name);
+                assert_eq!(declared.last().map(String::as_str), Some(family), "{line}");
             }
         }
     }

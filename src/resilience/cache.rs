@@ -130,8 +130,10 @@ pub struct Stats {
     pub inserts: u32,
     /// Entries dropped to make room (or by a smaller capacity).
     pub evictions: u32,
-    /// Entries dropped past their stale time.
+    /// Entries dropped past their stale time (found so by a lookup or the sweep).
     pub expirations: u32,
+    /// Entries dropped on purpose: a revocation, `cache clear`, a disconnect order.
+    pub invalidations: u32,
     /// Entries held now.
     pub size: u32,
     /// Most entries held.
@@ -332,6 +334,7 @@ impl<V> DecisionCache<V> {
         match self.find(key.as_bytes()) {
             Some(i) => {
                 self.remove_slot(i);
+                self.stats.invalidations = self.stats.invalidations.wrapping_add(1);
                 true
             }
             None => false,
@@ -351,15 +354,19 @@ impl<V> DecisionCache<V> {
         for &i in &doomed {
             self.remove_slot(i);
         }
-        doomed.len() as u32
+        let n = doomed.len() as u32;
+        self.stats.invalidations = self.stats.invalidations.wrapping_add(n);
+        n
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
         let all: Vec<u32> = self.live_slots().collect();
+        let n = all.len() as u32;
         for i in all {
             self.remove_slot(i);
         }
+        self.stats.invalidations = self.stats.invalidations.wrapping_add(n);
     }
 
     /// Drops decisions past their stale window; returns how many. Visits every entry: for

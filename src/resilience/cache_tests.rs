@@ -134,6 +134,10 @@ fn invalidate_user_is_exact() {
     assert!(c.invalidate(&key("alice", &["1"])));
     assert!(!c.invalidate(&key("alice", &["1"])));
     assert_eq!(c.len(), 1);
+    c.clear();
+    assert_eq!(c.len(), 0);
+    // Each entry dropped on purpose is counted once; a miss is not.
+    assert_eq!((c.stats().invalidations, c.stats().expirations), (4, 0));
 }
 
 #[test]

@@ -436,7 +436,7 @@ grep -q 'disconnected=1' "$work/disconnect.out" || fail "$(cat "$work/disconnect
 logout "$dave"
 login dave
 [ "$rc" = 2 ] || fail "dave after DisconnectUser: openconnect exit $rc, want 2 (a cached allow admitted him)"
-grep -q "connect of 'dave' (session [0-9]*) from 10.199.0.2: denied (denied by the portal: scripted deny)" \
+grep -q "connect of 'dave' (session [0-9]*) from 10.199.0.2: denied (portal): denied by the portal: scripted deny" \
 	"$work/agent.log" || fail "dave was not put to the portal: $(grep dave "$work/agent.log" | tail -3)"
 
 step "max_sessions counts ocserv's live sessions; replace_oldest ends the oldest instead"
@@ -580,7 +580,7 @@ logout "$revoked"
 step "after the sweep the user's next login is put to the portal, which now denies"
 login revoked
 [ "$rc" = 2 ] || fail "revoked after the sweep: openconnect exit $rc, want 2"
-grep -q "connect of 'revoked' (session [0-9]*) from 10.199.0.2: denied (denied by the portal: scripted deny)" \
+grep -q "connect of 'revoked' (session [0-9]*) from 10.199.0.2: denied (portal): denied by the portal: scripted deny" \
 	"$work/agent.log" || fail "revoked was not put to the portal: $(grep "'revoked'" "$work/agent.log" | tail -3)"
 
 step "ocserv-agent occtl show events: the sessions, then occtl's line for each connect and disconnect"

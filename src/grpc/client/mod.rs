@@ -6,4 +6,4 @@ mod call;
 mod channel;
 
 pub use call::{CallOptions, Receiver, Response, Sender};
-pub use channel::{Channel, Settings};
+pub use channel::{Channel, Observer, Settings};
