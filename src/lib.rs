@@ -6,6 +6,7 @@
 //! - [`config`]: the UCI configuration file, read as libuci reads it, typed and validated;
 //! - [`session`]: the decision input, a session event read from ocserv's script environment;
 //! - [`decision`]: what a decision is (allow or deny, its source, why), sent typed to the hook;
+//! - [`trace`]: W3C `traceparent`, to follow one connect from the router to the portal;
 //! - [`ipc`]: the local socket between the hook and the daemon;
 //! - [`resilience`]: circuit breaker, decision cache, fail modes, coalescing;
 //! - [`grpc`]: gRPC over HTTP/2, both ends (a crate-in-waiting); [`proto`]: the generated
@@ -51,4 +52,5 @@ pub(crate) mod services;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod trace;
 pub(crate) mod utc;

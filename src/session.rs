@@ -95,6 +95,10 @@ pub struct SessionEvent {
     pub device_platform: String,
     /// Present on disconnect.
     pub stats: Option<Stats>,
+    /// The trace of the decision and the session: set by the daemon when the event reaches it
+    /// (a new one for a connect, the session's for its disconnect, a NotifyConnect's own), so
+    /// never read from the hook or its socket.
+    pub trace: Option<crate::trace::TraceId>,
 }
 
 /// A value that is missing or malformed, named by ocserv's script variable (also when the event
@@ -180,6 +184,7 @@ impl SessionEvent {
             device_type: env.text("DEVICE_TYPE")?,
             device_platform: env.text("DEVICE_PLATFORM")?,
             stats,
+            trace: None,
         }
         .checked()
     }
@@ -333,6 +338,7 @@ impl SessionEvent {
             device_type: String::new(),
             device_platform: String::new(),
             stats: None,
+            trace: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::grpc::{certs, portal_config, Portal};
+use common::grpc::{agent_call, certs, grpc_address, portal_config, Portal};
 use common::ocserv::{connect, disconnect, run_hook};
 use common::{Daemon, TempDir};
 use std::io::{Read, Write};
@@ -239,36 +239,6 @@ fn a_metrics_port_in_use_is_logged_and_authorization_goes_on() {
     );
 }
 
-/// `tests/interop/agent_call.py` against the daemon's gRPC endpoint: its stdout and exit code.
-fn agent_call(addr: &str, pki: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(common::grpc::python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/agent_call.py"
-        ))
-        .arg(addr)
-        .arg(pki)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// The daemon's gRPC address, from its start-up log.
-fn grpc_addr(d: &Daemon) -> String {
-    d.wait_stderr("grpc: serving agent.v1 on ");
-    d.stderr()
-        .split("grpc: serving agent.v1 on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
     let dir = TempDir::new("reporting-notify");
@@ -287,7 +257,7 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.clone() + &grpc("portal.example")).unwrap();
     let d = Daemon::start(&config);
-    let addr = grpc_addr(&d);
+    let addr = grpc_address(&d);
 
     // ocserv's hook and the portal's NotifyConnect tell of the same session: decided both
     // times, reported once.
@@ -299,6 +269,7 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
         &addr,
         &pki,
         &["notify-connect", "alice", "41", "192.0.2.10", "10.10.0.2"],
+        None,
     );
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("allowed=True source=portal"), "{out}");
@@ -306,6 +277,7 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
         &addr,
         &pki,
         &["notify-connect", "bob", "42", "192.0.2.20", ""],
+        None,
     );
     assert!(
         out.contains("allowed=False") && out.contains("not today"),
@@ -315,6 +287,7 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
         &addr,
         &pki,
         &["notify-disconnect", "alice", "41", "500", "600", "7"],
+        None,
     );
     assert_eq!(code, Some(0), "{out}");
     assert!(
@@ -341,6 +314,7 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
         &addr,
         &pki,
         &["notify-connect", "alice", "x1", "192.0.2.10", ""],
+        None,
     );
     assert_eq!(code, Some(3), "{out}");
     assert!(
@@ -352,15 +326,16 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
     drop(d);
     std::fs::write(&config, text + &grpc("someone.else.example")).unwrap();
     let d = Daemon::start(&config);
-    let addr = grpc_addr(&d);
+    let addr = grpc_address(&d);
     let (code, out) = agent_call(
         &addr,
         &pki,
         &["notify-connect", "alice", "43", "192.0.2.10", ""],
+        None,
     );
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("error PERMISSION_DENIED"), "{out}");
-    let (code, out) = agent_call(&addr, &pki, &["disconnect", "alice", "all"]);
+    let (code, out) = agent_call(&addr, &pki, &["disconnect", "alice", "all"], None);
     assert!(
         code != Some(0) && out.contains("PERMISSION_DENIED"),
         "{out}"

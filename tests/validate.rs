@@ -5,62 +5,17 @@
 mod common;
 
 use common::grpc::{certs, portal_config, Portal};
+use common::ocserv::{control_socket, listed, validating};
 use common::{Daemon, TempDir};
-use ocserv_agent::proto::ocserv::ctl::{UserInfoRep, UserListRep};
-use prost::Message;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixListener;
-use std::sync::{Arc, Mutex};
+use ocserv_agent::proto::ocserv::ctl::UserListRep;
 use std::time::Duration;
-
-const LIST: u8 = 4;
-const TERMINATE_ID: u8 = 14;
-
-/// Answers LIST with `sessions` and TERMINATE_ID with true, recording the IDs terminated.
-fn control_socket(path: &std::path::Path, sessions: UserListRep) -> Arc<Mutex<Vec<i32>>> {
-    let listener = UnixListener::bind(path).unwrap();
-    let ended = Arc::new(Mutex::new(Vec::new()));
-    let record = ended.clone();
-    std::thread::spawn(move || {
-        for c in listener.incoming() {
-            let Ok(mut c) = c else { return };
-            let mut h = [0u8; 5];
-            if c.read_exact(&mut h).is_err() {
-                continue;
-            }
-            let mut body = vec![0u8; u32::from_ne_bytes([h[1], h[2], h[3], h[4]]) as usize];
-            c.read_exact(&mut body).unwrap();
-            let (cmd, payload) = match h[0] {
-                LIST => (104, sessions.encode_to_vec()),
-                TERMINATE_ID => {
-                    // IdMsg: field 1, sint32 (zigzag).
-                    let zigzag = body[1] as i32;
-                    record.lock().unwrap().push((zigzag >> 1) ^ -(zigzag & 1));
-                    (112, vec![0x08, 0x01])
-                }
-                other => panic!("unexpected control command {other}"),
-            };
-            let mut frame = vec![cmd];
-            frame.extend_from_slice(&(payload.len() as u32).to_ne_bytes());
-            frame.extend_from_slice(&payload);
-            c.write_all(&frame).unwrap();
-        }
-    });
-    ended
-}
 
 #[test]
 fn sessions_the_portal_refuses_are_terminated_and_the_rest_stay() {
     let dir = TempDir::new("validate");
     let pki = certs(&dir);
     let portal = Portal::start(&pki);
-    let session = |id, user: &str, status| UserInfoRep {
-        id: Some(id),
-        username: Some(user.into()),
-        ip: Some("192.0.2.9".into()),
-        status: Some(status),
-        ..UserInfoRep::default()
-    };
+    let session = |id, user: &str, status| listed(id, user, "192.0.2.9", status);
     let sessions = UserListRep {
         user: vec![
             session(11, "alice", 4),
@@ -72,14 +27,7 @@ fn sessions_the_portal_refuses_are_terminated_and_the_rest_stay() {
     };
     let ended = control_socket(&dir.path("ctl.socket"), sessions);
     let config = portal_config(&dir, &pki, portal.port, "close");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "\toption timeout 3s\n",
-        "\toption timeout 3s\n\toption validate_interval 1s\n",
-    ) + &format!(
-        "config ocserv 'ocserv'\n\toption ctl_socket '{}'\n",
-        dir.path("ctl.socket").display()
-    );
-    std::fs::write(&config, text).unwrap();
+    validating(&config, &dir.path("ctl.socket"));
     let d = Daemon::start(&config);
     d.wait_stderr_within(
         "validate: 4 session(s) checked, 2 ended, 1 without an answer",
@@ -110,32 +58,20 @@ fn a_sweep_that_ends_a_session_revokes_the_cache() {
     let pki = certs(&dir);
     let verdicts = Verdicts::new(&dir);
     let portal = Portal::start_scripted(&pki, &verdicts, None);
-    let session = UserInfoRep {
-        id: Some(12),
-        username: Some("revoked".into()),
-        ip: Some("192.0.2.9".into()),
-        status: Some(4),
-        ..UserInfoRep::default()
-    };
     control_socket(
         &dir.path("ctl.socket"),
         UserListRep {
-            user: vec![session],
+            user: vec![listed(12, "revoked", "192.0.2.9", 4)],
         },
     );
     let config = portal_config(&dir, &pki, portal.port, "stale");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("option cache_ttl 1s", "option cache_ttl 10m")
-        .replace(
-            "\toption timeout 3s\n",
-            "\toption timeout 3s\n\toption validate_interval 1s\n",
-        )
-        + &format!(
-            "config ocserv 'ocserv'\n\toption ctl_socket '{}'\n",
-            dir.path("ctl.socket").display()
-        );
-    std::fs::write(&config, text).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("option cache_ttl 1s", "option cache_ttl 10m"),
+    )
+    .unwrap();
+    validating(&config, &dir.path("ctl.socket"));
     let d = Daemon::start(&config);
     verdicts.set("revoked", "allow");
     assert_eq!(

@@ -209,6 +209,7 @@ impl Engine {
                 vpn_ip: event.ip_remote.or(event.ipv6_remote.map(Into::into)),
                 device: event.device.clone(),
                 since: Instant::now(),
+                trace: event.trace,
             });
         }
         decision
@@ -306,8 +307,9 @@ impl Engine {
             let client = Client::new(ctl_socket(&config.ocserv), budget.left());
             match within(budget, live::end(&client, id)).await {
                 Some(Ok(true)) => log::info!(
-                    "replace_oldest: ended session {id} of '{}' for the new one",
-                    event.username
+                    "replace_oldest: ended session {id} of '{}' for the new one{}",
+                    event.username,
+                    crate::trace::note(event.trace)
                 ),
                 Some(Ok(false)) => return Some(format!("could not end the oldest session {id}")),
                 Some(Err(e)) => return Some(format!("could not end the oldest session {id}: {e}")),
@@ -333,10 +335,18 @@ impl Engine {
             Err(e) => return Decision::deny(Source::Local, format!("cannot ask the portal: {e}")),
         };
         if let Some(d) = self.gate.borrow_mut().cached(&key, Instant::now()) {
-            log::debug!("cache: hit for '{}'", event.username);
+            log::debug!(
+                "cache: hit for '{}'{}",
+                event.username,
+                crate::trace::note(event.trace)
+            );
             return d;
         }
-        log::debug!("cache: miss for '{}'", event.username);
+        log::debug!(
+            "cache: miss for '{}'{}",
+            event.username,
+            crate::trace::note(event.trace)
+        );
         let configured = config.portal.timeout;
         let flight = self.flights.run(key.as_bytes().to_vec(), || async {
             let epoch = self.gate.borrow().epoch();
@@ -385,13 +395,20 @@ impl Engine {
                 ),
             ),
             Err(failure) => log::info!(
-                "portal failed ({}); {} by {}",
+                "portal failed ({}); '{}' {} by {}{}",
                 failure.describe(),
+                event.username,
                 if decision.allow { "allowed" } else { "denied" },
-                decision.source.as_str()
+                decision.source.as_str(),
+                crate::trace::note(event.trace)
             ),
         }
         decision
+    }
+
+    /// The trace of a session the agent admitted, if it still knows it.
+    pub fn session_trace(&self, id: u32) -> Option<crate::trace::TraceId> {
+        self.sessions.borrow().trace(id)
     }
 
     /// The channel to the portal, if one is configured (the outbox reports on it too).

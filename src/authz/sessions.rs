@@ -20,6 +20,9 @@ pub struct Session {
     pub vpn_ip: Option<IpAddr>,
     pub device: String,
     pub since: Instant,
+    /// The trace its connect decision started: its reports and ValidateSession calls go on
+    /// with it.
+    pub trace: Option<crate::trace::TraceId>,
 }
 
 /// Sessions by ID, at most `capacity` of them.
@@ -55,6 +58,11 @@ impl Sessions {
         self.by_id.remove(&id)
     }
 
+    /// The trace of session `id`, if it is known.
+    pub fn trace(&self, id: u32) -> Option<crate::trace::TraceId> {
+        self.by_id.get(&id)?.trace
+    }
+
     /// How many sessions `username` has.
     pub fn count_user(&self, username: &str) -> u32 {
         self.by_id
@@ -82,6 +90,7 @@ mod tests {
             vpn_ip: None,
             device: String::new(),
             since,
+            trace: None,
         }
     }
 

@@ -83,7 +83,7 @@ async fn run(message: ServerMessage, handlers: &Handlers) -> EventNotification {
                 args: c.args,
                 timeout_seconds: c.timeout_seconds,
             };
-            match crate::services::command::run(&handlers.command, req).await {
+            match crate::services::command::run(&handlers.command, req, None).await {
                 Ok(r) => result(
                     "command_result",
                     &id,
@@ -118,7 +118,7 @@ async fn config(id: &str, c: ConfigUpdate, handlers: &Handlers) -> EventNotifica
         validate_only: c.validate_only,
         create_backup: c.create_backup,
     };
-    match crate::services::config::update_config(&handlers.ocserv, req).await {
+    match crate::services::config::update_config(&handlers.ocserv, req, None).await {
         Ok(r) => result(
             "config_result",
             id,
@@ -166,6 +166,7 @@ async fn action(id: &str, a: ControlAction, handlers: &Handlers) -> EventNotific
                 &client,
                 &req.encode_to_vec(),
                 &handlers.revoke,
+                None,
             )
             .await
             {

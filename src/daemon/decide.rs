@@ -8,13 +8,21 @@ use crate::decision::{Decision, Source};
 use crate::ipc::messages::{Cleared, Reply, Request};
 use crate::ipc::server::{Peer, Service};
 use crate::session::{Reason, SessionEvent};
+use crate::trace::{self, TraceId};
 use std::rc::Rc;
 use std::time::Duration;
 
 impl Daemon {
     /// Decides an event within `budget`, logs the decision and reports it to the portal (an
     /// allow comes back from the engine only while its asker still waits).
-    async fn event(&self, event: &SessionEvent, budget: &Budget<'_>) -> Decision {
+    async fn event(&self, mut event: SessionEvent, budget: &Budget<'_>) -> Decision {
+        // A connect starts a trace (unless its NotifyConnect brought one); the session's later
+        // events go on with the trace its connect started.
+        let known = (event.reason != Reason::Connect)
+            .then(|| self.engine.session_trace(event.id))
+            .flatten();
+        event.trace = known.or(event.trace).or_else(|| Some(TraceId::random()));
+        let event = &event;
         let d = self.engine.decide(event, budget).await;
         if self.report(event, d.allow) {
             // The answer waits (within the budget) until the report is in the journal: the
@@ -32,8 +40,9 @@ impl Daemon {
             };
             if !futures_lite::future::or(written, late).await {
                 log::warn!(
-                    "outbox: the report of session {} is not in the journal yet; answering anyway",
-                    event.id
+                    "outbox: the report of session {} is not in the journal yet; answering anyway{}",
+                    event.id,
+                    trace::note(event.trace)
                 );
             }
         }
@@ -44,20 +53,22 @@ impl Daemon {
             // As the hook prints it: the source says whether the portal, the cache or a fail
             // mode decided.
             log::info!(
-                "connect of '{}' (session {}) from {from}: {} ({}): {}",
+                "connect of '{}' (session {}) from {from}: {} ({}): {}{}",
                 event.username,
                 event.id,
                 if d.allow { "allowed" } else { "denied" },
                 d.source.as_str(),
-                d.reason
+                d.reason,
+                trace::note(event.trace)
             );
         } else {
             log::debug!(
-                "{} of '{}' (session {}): {}",
+                "{} of '{}' (session {}): {}{}",
                 event.reason.as_str(),
                 event.username,
                 event.id,
-                d.reason
+                d.reason,
+                trace::note(event.trace)
             );
         }
         d
@@ -90,7 +101,7 @@ impl Service for Daemon {
                 let waiting = || peer.waiting();
                 let budget = Budget::within(timeout, &waiting);
                 // Read and checked where it entered (`ipc::messages`); typed from here on.
-                Reply::Decision(self.event(&event, &budget).await)
+                Reply::Decision(self.event(*event, &budget).await)
             }
             Request::CacheClear(c) => {
                 // The same rule for a user name as DisconnectUser's.
@@ -122,7 +133,7 @@ pub(super) fn decider(daemon: &Rc<Daemon>) -> crate::services::notify::Decide {
                     // hook's budget too, so a gRPC-told connect is decided as a hook's would be.
                     let waiting = || true;
                     let budget = Budget::within(d.config().agent.hook_timeout, &waiting);
-                    d.event(&event, &budget).await
+                    d.event(event, &budget).await
                 }
                 None => Decision::deny(Source::Local, "the daemon is stopping".into()),
             }

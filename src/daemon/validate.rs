@@ -42,11 +42,15 @@ impl Daemon {
                         DEFAULT_TIMEOUT,
                     );
                     let revoke = super::decide::revoker(&daemon);
+                    let sessions = daemon.clone();
+                    let trace_of =
+                        move |id| sessions.upgrade().and_then(|d| d.engine.session_trace(id));
                     match crate::portal::validate::sweep(
                         &channel,
                         &ctl,
                         config.portal.timeout,
                         &*revoke,
+                        &trace_of,
                     )
                     .await
                     {

@@ -58,6 +58,10 @@ pub struct Event {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub duration: u64,
+    /// The session's trace id (32 hex digits; empty when none, and in journals written before
+    /// traces): its reports carry it in `traceparent`.
+    #[nserde(default)]
+    pub trace: String,
 }
 
 /// What [`Journal::open`] found in an existing file.
@@ -251,6 +255,7 @@ mod tests {
             bytes_in: u64::MAX,
             bytes_out: 7,
             duration: 3,
+            trace: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         }
     }
 
@@ -333,6 +338,22 @@ mod tests {
         );
         assert_eq!(loaded.skipped, 1);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_keep_their_trace_and_older_ones_load_without() {
+        let e = event(1, Kind::Connect, 7);
+        let line = nanoserde::SerJson::serialize_json(&e);
+        assert!(
+            line.contains("\"trace\":\"4bf92f3577b34da6a3ce929d0e0e4736\""),
+            "{line}"
+        );
+        let older = line.replace(",\"trace\":\"4bf92f3577b34da6a3ce929d0e0e4736\"", "");
+        assert_ne!(older, line);
+        let loaded = replay(format!("{line}\n{older}\n").as_bytes());
+        assert_eq!(loaded.skipped, 0);
+        assert_eq!(loaded.events[0], e);
+        assert_eq!(loaded.events[1].trace, "");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn from_session(event: &SessionEvent, allowed: bool, now: SystemTime) -> Opt
         bytes_in: stats.bytes_in,
         bytes_out: stats.bytes_out,
         duration: stats.duration_secs,
+        trace: event.trace.map(|t| t.to_string()).unwrap_or_default(),
     })
 }
 

@@ -376,6 +376,7 @@ mod tests {
             bytes_in: 0,
             bytes_out: 0,
             duration: 0,
+            trace: String::new(),
         }
     }
 

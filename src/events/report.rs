@@ -7,7 +7,7 @@
 use super::journal::{Event, Kind};
 use super::outbox::{Outbox, Settled};
 use crate::backoff::spread_backoff;
-use crate::grpc::client::Channel;
+use crate::grpc::client::{CallOptions, Channel};
 use crate::grpc::{Code, Status};
 use crate::proto::vpn::v1::{
     ReportConnectRequest, ReportConnectResponse, ReportDisconnectRequest, ReportDisconnectResponse,
@@ -70,10 +70,11 @@ pub async fn run(outbox: Rc<Outbox>, target: impl Fn() -> Option<Target>, answer
                 outbox.retrying();
                 let wait = spread_backoff(failures, RETRY_MIN, target.retry_max, fastrand::u32(..));
                 let text = format!(
-                    "outbox: cannot report the {} of session {}: {status}; retrying in {} ms",
+                    "outbox: cannot report the {} of session {}: {status}; retrying in {} ms{}",
                     event.kind.as_str(),
                     event.session,
-                    wait.as_millis()
+                    wait.as_millis(),
+                    trace_note(&event)
                 );
                 // The first failure of an outage is news; the rest of it is not.
                 if failures == 1 {
@@ -98,14 +99,19 @@ async fn attempt(target: &Target, event: &Event) -> Attempt {
             disconnect_request(event, &target.agent_id).encode_to_vec(),
         ),
     };
-    let reply = match target.channel.unary(path, &request, target.timeout).await {
-        Ok(reply) => reply,
+    let options = CallOptions {
+        timeout: Some(target.timeout),
+        metadata: crate::trace::metadata(crate::trace::TraceId::from_hex(&event.trace)),
+    };
+    let reply = match target.channel.call(path, &request, &options).await {
+        Ok(reply) => reply.message,
         // The portal says the event itself is wrong: sending it again cannot help.
         Err(status) if status.code == Code::InvalidArgument => {
             log::warn!(
-                "outbox: the portal refused the {} of session {}: {status}",
+                "outbox: the portal refused the {} of session {}: {status}{}",
                 event.kind.as_str(),
-                event.session
+                event.session,
+                trace_note(event)
             );
             return Attempt::Settled(Settled::Refused);
         }
@@ -119,9 +125,10 @@ async fn attempt(target: &Target, event: &Event) -> Attempt {
         Ok((true, _)) => Attempt::Settled(Settled::Delivered),
         Ok((false, message)) => {
             log::warn!(
-                "outbox: the portal did not accept the {} of session {}: {message}",
+                "outbox: the portal did not accept the {} of session {}: {message}{}",
                 event.kind.as_str(),
-                event.session
+                event.session,
+                trace_note(event)
             );
             Attempt::Settled(Settled::Refused)
         }
@@ -131,6 +138,11 @@ async fn attempt(target: &Target, event: &Event) -> Attempt {
             format!("malformed reply from the portal: {e}"),
         )),
     }
+}
+
+/// ` trace=<id>` for a log line about `event`.
+fn trace_note(event: &Event) -> String {
+    crate::trace::note(crate::trace::TraceId::from_hex(&event.trace))
 }
 
 /// Metadata on every report: who sent it, and a key the portal can drop repeats by (delivery
@@ -204,6 +216,7 @@ mod tests {
             bytes_in: 216,
             bytes_out: 520,
             duration: 3,
+            trace: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         }
     }
 

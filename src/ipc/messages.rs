@@ -134,6 +134,8 @@ impl EventWire {
                 bytes_out: s.bytes_out,
                 duration_secs: s.duration_secs,
             }),
+            // The daemon's to set: a peer does not choose the trace it is logged under.
+            trace: None,
         }
         .checked()
     }

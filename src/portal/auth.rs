@@ -76,7 +76,7 @@ pub async fn check_policy(
 ) -> Result<Answer, Failure> {
     let options = CallOptions {
         timeout: Some(timeout),
-        ..CallOptions::default()
+        metadata: crate::trace::metadata(event.trace),
     };
     let reply = channel
         .call(CHECK_POLICY, &request(event).encode_to_vec(), &options)

@@ -11,6 +11,7 @@ use crate::grpc::{Code, Status};
 use crate::ocserv::ctl::Client;
 use crate::proto::ocserv::ctl::UserInfoRep;
 use crate::proto::vpn::v1::{ValidateSessionRequest, ValidateSessionResponse};
+use crate::trace::TraceId;
 use prost::Message;
 use std::time::{Duration, SystemTime};
 
@@ -30,6 +31,7 @@ pub async fn verdict(
     channel: &Channel,
     session: &UserInfoRep,
     timeout: Duration,
+    trace: TraceId,
 ) -> Result<Option<String>, Status> {
     let request = ValidateSessionRequest {
         username: session.username.clone().unwrap_or_default(),
@@ -39,7 +41,7 @@ pub async fn verdict(
     };
     let options = CallOptions {
         timeout: Some(timeout),
-        ..CallOptions::default()
+        metadata: crate::trace::metadata(Some(trace)),
     };
     let reply = channel
         .call(VALIDATE_SESSION, &request.encode_to_vec(), &options)
@@ -64,12 +66,15 @@ pub async fn verdict(
 /// Asks about every session ocserv lists, one at a time, and ends the ones the portal refuses;
 /// their users' cached decisions are dropped (`revoke`) so that a reconnect is put to the
 /// portal. Sessions not yet connected (their connect-script still running) are left to the
-/// connect decision. Fails only when ocserv does not list its sessions.
+/// connect decision. Each call goes on with the trace of the session's connect (`trace_of`),
+/// or starts one for a session the agent did not admit. Fails only when ocserv does not list
+/// its sessions.
 pub async fn sweep(
     channel: &Channel,
     ctl: &Client,
     timeout: Duration,
     revoke: &dyn Fn(Option<&str>) -> u32,
+    trace_of: &dyn Fn(u32) -> Option<TraceId>,
 ) -> Result<Sweep, crate::ocserv::ctl::CtlError> {
     let list = ctl.list().await?;
     let mut done = Sweep::default();
@@ -80,24 +85,34 @@ pub async fn sweep(
         done.checked += 1;
         let id = session.id.unwrap_or(0);
         let user = session.username.as_deref().unwrap_or("");
-        match verdict(channel, session, timeout).await {
+        let trace = u32::try_from(id)
+            .ok()
+            .and_then(trace_of)
+            .unwrap_or_else(TraceId::random);
+        match verdict(channel, session, timeout, trace).await {
             Ok(None) => {}
             Ok(Some(reason)) => {
                 revoke(Some(user));
                 match crate::ocserv::live::end(ctl, id).await {
                     Ok(true) => {
                         done.ended += 1;
-                        log::info!("validate: ended session {id} of '{user}': {reason}");
+                        log::info!(
+                            "validate: ended session {id} of '{user}': {reason} trace={trace}"
+                        );
                     }
-                    Ok(false) => {
-                        log::warn!("validate: ocserv did not end session {id} of '{user}'")
-                    }
-                    Err(e) => log::warn!("validate: cannot end session {id} of '{user}': {e}"),
+                    Ok(false) => log::warn!(
+                        "validate: ocserv did not end session {id} of '{user}' trace={trace}"
+                    ),
+                    Err(e) => log::warn!(
+                        "validate: cannot end session {id} of '{user}': {e} trace={trace}"
+                    ),
                 }
             }
             Err(status) => {
                 done.unanswered += 1;
-                log::debug!("validate: no verdict on session {id} of '{user}': {status}");
+                log::debug!(
+                    "validate: no verdict on session {id} of '{user}': {status} trace={trace}"
+                );
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::grpc::{Code, Status};
 use crate::ocserv::ctl::Client;
 use crate::ocserv::occtl_cmd::{execute, parse, verb, FAILED};
 use crate::proto::agent::v1::{CommandRequest, CommandResponse};
+use crate::trace::{self, TraceParent};
 use bytes::Bytes;
 use prost::Message;
 use std::path::PathBuf;
@@ -33,20 +34,29 @@ pub fn register(router: &mut Router, setup: Rc<dyn Fn() -> Setup>) {
         let setup = setup();
         async move {
             call.require_allowed()?;
-            execute_command(&setup, &message).await
+            execute_command(&setup, &message, trace::incoming(&call.metadata)).await
         }
     });
 }
 
-pub async fn execute_command(setup: &Setup, message: &[u8]) -> Result<Bytes, Status> {
+/// The unary RPC; `trace` is the caller's `traceparent`, continued in the log line.
+pub async fn execute_command(
+    setup: &Setup,
+    message: &[u8],
+    trace: Option<TraceParent>,
+) -> Result<Bytes, Status> {
     let req = CommandRequest::decode(message)
         .map_err(|e| Status::new(Code::Internal, format!("undecodable CommandRequest: {e}")))?;
-    Ok(Bytes::from(run(setup, req).await?.encode_to_vec()))
+    Ok(Bytes::from(run(setup, req, trace).await?.encode_to_vec()))
 }
 
 /// Checks and runs one command (for the unary RPC and the control stream alike); a request
 /// that may not run is an error status, a command that ran and failed is a reply.
-pub async fn run(setup: &Setup, req: CommandRequest) -> Result<CommandResponse, Status> {
+pub async fn run(
+    setup: &Setup,
+    req: CommandRequest,
+    trace: Option<TraceParent>,
+) -> Result<CommandResponse, Status> {
     if req.command_type != "occtl" {
         return Err(Status::new(
             Code::InvalidArgument,
@@ -79,7 +89,11 @@ pub async fn run(setup: &Setup, req: CommandRequest) -> Result<CommandResponse, 
         Ok((out, code)) => (out, String::new(), code),
         Err(e) => (String::new(), format!("{e}\n"), FAILED),
     };
-    log::info!("command: occtl {} -> exit {exit_code}", req.args.join(" "));
+    log::info!(
+        "command: occtl {} -> exit {exit_code}{}",
+        req.args.join(" "),
+        trace::note(trace.map(|t| t.trace))
+    );
     Ok(CommandResponse {
         request_id: req.request_id,
         success: exit_code == 0,
@@ -110,7 +124,8 @@ mod tests {
             timeout_seconds: 1,
         }
         .encode_to_vec();
-        async_io::block_on(execute_command(s, &msg)).map(|b| CommandResponse::decode(b).unwrap())
+        async_io::block_on(execute_command(s, &msg, None))
+            .map(|b| CommandResponse::decode(b).unwrap())
     }
 
     #[test]

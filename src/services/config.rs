@@ -19,6 +19,7 @@ use crate::ocserv::fragment;
 use crate::ocserv::initscript::{self, Reloaded};
 use crate::ocserv::version;
 use crate::proto::agent::v1::{ConfigType, ConfigUpdateRequest, ConfigUpdateResponse};
+use crate::trace::{self, TraceParent};
 use bytes::Bytes;
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,7 @@ pub fn register(router: &mut Router, ocserv: Rc<dyn Fn() -> Ocserv>) {
             call.require_allowed()?;
             let req = ConfigUpdateRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
-            let reply = update_config(&settings, req).await?;
+            let reply = update_config(&settings, req, trace::incoming(&call.metadata)).await?;
             Ok(Bytes::from(reply.encode_to_vec()))
         }
     });
@@ -196,9 +197,11 @@ fn target(settings: &Ocserv, req: &ConfigUpdateRequest) -> Result<Target, Status
 
 /// Validates and (unless `validate_only`) writes; a content problem is an answer with
 /// `success: false` and the reason in `validation_result`, a malformed request an error status.
+/// `trace`: the caller's `traceparent`, continued in the log line.
 pub async fn update_config(
     settings: &Ocserv,
     req: ConfigUpdateRequest,
+    trace: Option<TraceParent>,
 ) -> Result<ConfigUpdateResponse, Status> {
     let target = target(settings, &req)?;
     let mut reply = ConfigUpdateResponse {
@@ -297,14 +300,15 @@ pub async fn update_config(
         }
     };
     log::info!(
-        "grpc: wrote {} for {} ({} line(s){})",
+        "grpc: wrote {} for {} ({} line(s){}){}",
         written.path.display(),
         target.what,
         lines.len(),
         written
             .backup
             .as_ref()
-            .map_or_else(String::new, |b| format!(", backup {}", b.display()))
+            .map_or_else(String::new, |b| format!(", backup {}", b.display())),
+        trace::note(trace.map(|t| t.trace))
     );
     reply.backup_path = written
         .backup

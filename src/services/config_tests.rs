@@ -17,7 +17,7 @@ fn request(kind: ConfigType, name: &str, content: &str) -> ConfigUpdateRequest {
 }
 
 fn ask(s: &Ocserv, req: ConfigUpdateRequest) -> Result<ConfigUpdateResponse, Status> {
-    async_io::block_on(update_config(s, req))
+    async_io::block_on(update_config(s, req, None))
 }
 
 const GO_JSON: &str = r#"{"routes": ["10.10.0.0/16", "192.168.7.0/255.255.255.0"],

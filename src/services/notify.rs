@@ -34,7 +34,7 @@ pub fn register(router: &mut Router, decide: Decide) {
             call.require_allowed()?;
             let req = NotifyConnectRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
-            let d = decide(connect_event(&req)?).await;
+            let d = decide(traced(connect_event(&req)?, &call)).await;
             let reply = NotifyConnectResponse {
                 allowed: d.allow,
                 should_disconnect: false,
@@ -59,7 +59,7 @@ pub fn register(router: &mut Router, decide: Decide) {
             call.require_allowed()?;
             let req = NotifyDisconnectRequest::decode(message)
                 .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
-            let d = decide(disconnect_event(&req)?).await;
+            let d = decide(traced(disconnect_event(&req)?, &call)).await;
             let reply = NotifyDisconnectResponse {
                 acknowledged: true,
                 message: d.reason,
@@ -67,6 +67,14 @@ pub fn register(router: &mut Router, decide: Decide) {
             Ok(Bytes::from(reply.encode_to_vec()))
         }
     });
+}
+
+/// The event with the caller's trace (its `traceparent`), which the decision's log lines, the
+/// portal calls and the reports continue (a disconnect goes on with its session's trace when
+/// the agent admitted it).
+fn traced(mut event: SessionEvent, call: &crate::grpc::server::Call) -> SessionEvent {
+    event.trace = crate::trace::incoming(&call.metadata).map(|t| t.trace);
+    event
 }
 
 /// The request read into a session event once, here where it enters, and checked as the hook's

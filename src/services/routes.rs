@@ -10,6 +10,7 @@ use crate::ocserv::conf::ctl_socket;
 use crate::ocserv::conffile::{self, ConfError, Directive};
 use crate::ocserv::ctl::{Client, DEFAULT_TIMEOUT};
 use crate::proto::agent::v1::{UpdateUserRoutesRequest, UpdateUserRoutesResponse};
+use crate::trace::{self, TraceParent};
 use bytes::Bytes;
 use prost::Message;
 use std::rc::Rc;
@@ -22,7 +23,7 @@ pub fn register(router: &mut Router, ocserv: Rc<dyn Fn() -> Ocserv>) {
         let settings = ocserv();
         async move {
             call.require_allowed()?;
-            update_user_routes(&settings, &message).await
+            update_user_routes(&settings, &message, trace::incoming(&call.metadata)).await
         }
     });
 }
@@ -61,7 +62,12 @@ fn merged(
     Ok(lines)
 }
 
-pub async fn update_user_routes(settings: &Ocserv, message: &[u8]) -> Result<Bytes, Status> {
+/// The RPC; `trace` is the caller's `traceparent`, continued in the log line.
+pub async fn update_user_routes(
+    settings: &Ocserv,
+    message: &[u8],
+    trace: Option<TraceParent>,
+) -> Result<Bytes, Status> {
     let req = UpdateUserRoutesRequest::decode(message)
         .map_err(|e| Status::new(Code::Internal, format!("undecodable request: {e}")))?;
     conffile::check_name(&req.username).map_err(invalid)?;
@@ -106,13 +112,14 @@ pub async fn update_user_routes(settings: &Ocserv, message: &[u8]) -> Result<Byt
     .map_err(|busy| Status::new(Code::Unavailable, busy.to_string()))?
     .map_err(|e| Status::new(Code::Unavailable, e.to_string()))?;
     log::info!(
-        "grpc: wrote {} ({} line(s){})",
+        "grpc: wrote {} ({} line(s){}){}",
         written.path.display(),
         lines.len(),
         written
             .backup
             .as_ref()
-            .map_or_else(String::new, |b| format!(", backup {}", b.display()))
+            .map_or_else(String::new, |b| format!(", backup {}", b.display())),
+        trace::note(trace.map(|t| t.trace))
     );
     let mut reply = UpdateUserRoutesResponse {
         success: true,
@@ -159,7 +166,7 @@ mod tests {
     }
 
     fn ask(s: &Ocserv, msg: &[u8]) -> Result<UpdateUserRoutesResponse, Status> {
-        async_io::block_on(update_user_routes(s, msg))
+        async_io::block_on(update_user_routes(s, msg, None))
             .map(|b| UpdateUserRoutesResponse::decode(b).unwrap())
     }
 

@@ -11,6 +11,7 @@ use crate::proto::agent::v1::{
     GetActiveSessionsResponse, VpnSession,
 };
 use crate::proto::ocserv::ctl::UserInfoRep;
+use crate::trace::{self, TraceParent};
 use bytes::Bytes;
 use prost::Message;
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ pub fn register(
         let (client, revoke) = (ctl(), revoke.clone());
         async move {
             call.require_allowed()?;
-            disconnect_user(&client, &message, &revoke).await
+            disconnect_user(&client, &message, &revoke, trace::incoming(&call.metadata)).await
         }
     });
 }
@@ -145,10 +146,12 @@ pub async fn get_active_sessions(
 /// Ends the user's newest session, or all of them. The user's cached decisions are dropped
 /// first, whatever ocserv then says: whoever disconnects a user means the next connect to be
 /// put to the portal again, not admitted from the cache.
+/// `trace` is the caller's `traceparent`, continued in the log lines.
 pub async fn disconnect_user(
     client: &Client,
     message: &[u8],
     revoke: &Revoke,
+    trace: Option<TraceParent>,
 ) -> Result<Bytes, Status> {
     let req: DisconnectUserRequest = decode(message, "DisconnectUserRequest")?;
     if req.username.is_empty() {
@@ -185,8 +188,9 @@ pub async fn disconnect_user(
             other => (other.map_err(status)?, String::new()),
         };
         log::info!(
-            "grpc: disconnected all {n} session(s) of '{}'{reason}",
-            req.username
+            "grpc: disconnected all {n} session(s) of '{}'{reason}{}",
+            req.username,
+            trace::note(trace.map(|t| t.trace))
         );
         return reply(ok, if ok { n } else { 0 }, note);
     }
@@ -199,8 +203,9 @@ pub async fn disconnect_user(
         other => (other.map_err(status)?, String::new()),
     };
     log::info!(
-        "grpc: disconnected session {newest} of '{}'{reason}",
-        req.username
+        "grpc: disconnected session {newest} of '{}'{reason}{}",
+        req.username,
+        trace::note(trace.map(|t| t.trace))
     );
     reply(ok, u32::from(ok), note)
 }
@@ -305,7 +310,7 @@ mod tests {
         }
         .encode_to_vec();
         let (revoke, revoked) = recorder();
-        let reply = async_io::block_on(disconnect_user(&client, &msg, &revoke)).unwrap();
+        let reply = async_io::block_on(disconnect_user(&client, &msg, &revoke, None)).unwrap();
         assert_eq!(*revoked.borrow(), ["alice"]);
         DisconnectUserResponse::decode(reply).unwrap()
     }
@@ -377,7 +382,13 @@ mod tests {
         let client = Client::new("/nonexistent/occtl.socket", Duration::from_secs(1));
         let (revoke, revoked) = recorder();
         let ask = |req: DisconnectUserRequest| {
-            async_io::block_on(disconnect_user(&client, &req.encode_to_vec(), &revoke)).unwrap_err()
+            async_io::block_on(disconnect_user(
+                &client,
+                &req.encode_to_vec(),
+                &revoke,
+                None,
+            ))
+            .unwrap_err()
         };
         let req = |name: &str| DisconnectUserRequest {
             username: name.into(),

@@ -31,6 +31,35 @@ pub fn certs(dir: &TempDir) -> PathBuf {
     out
 }
 
+/// `tests/interop/agent_call.py ARGS` against the daemon's gRPC endpoint at `addr`, sending
+/// `traceparent` metadata when given: its exit code, and stdout and stderr.
+pub fn agent_call(
+    addr: &str,
+    pki: &std::path::Path,
+    args: &[&str],
+    traceparent: Option<&str>,
+) -> (Option<i32>, String) {
+    let mut command = Command::new(python());
+    if let Some(t) = traceparent {
+        command.env("AGENT_CALL_TRACEPARENT", t);
+    }
+    let out = command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/agent_call.py"
+        ))
+        .arg(addr)
+        .arg(pki)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 /// The address the daemon's gRPC endpoint serves on, from its log.
 pub fn grpc_address(d: &super::Daemon) -> String {
     d.wait_stderr("grpc: serving agent.v1 on ");
@@ -69,16 +98,37 @@ impl Portal {
         Portal::start_full(pki, 0, events, Some(&verdicts.0))
     }
 
+    /// Recording reports in `events` and, in `traces`, a line `METHOD TRACEPARENT` per call
+    /// (`-` for none).
+    pub fn start_traced(
+        pki: &std::path::Path,
+        events: &std::path::Path,
+        traces: &std::path::Path,
+    ) -> Portal {
+        Portal::start_env(pki, 0, Some(events), &[("FAKE_PORTAL_TRACES", traces)])
+    }
+
     fn start_full(
         pki: &std::path::Path,
         port: u16,
         events: Option<&std::path::Path>,
         verdicts: Option<&std::path::Path>,
     ) -> Portal {
+        let env: Vec<_> = verdicts
+            .map(|dir| ("FAKE_PORTAL_VERDICTS", dir))
+            .into_iter()
+            .collect();
+        Portal::start_env(pki, port, events, &env)
+    }
+
+    fn start_env(
+        pki: &std::path::Path,
+        port: u16,
+        events: Option<&std::path::Path>,
+        env: &[(&str, &std::path::Path)],
+    ) -> Portal {
         let mut command = Command::new(python());
-        if let Some(dir) = verdicts {
-            command.env("FAKE_PORTAL_VERDICTS", dir);
-        }
+        command.envs(env.iter().copied());
         let mut child = command
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),

@@ -9,8 +9,10 @@ Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only i
        agent_call.py ADDRESS CERT_DIR PROTO_DIR routes USER reload|keep ROUTE...
        agent_call.py ADDRESS CERT_DIR PROTO_DIR exec WORD...          ExecuteCommand occtl WORDS
        agent_call.py ADDRESS CERT_DIR PROTO_DIR config main|user|group NAME CONTENT [validate]
-A call that fails prints 'error CODE: details' and exits 3."""
+A call that fails prints 'error CODE: details' and exits 3. With AGENT_CALL_TRACEPARENT in the
+environment, NotifyConnect, NotifyDisconnect and DisconnectUser send it as `traceparent`."""
 
+import os
 import sys
 
 import grpc
@@ -26,6 +28,10 @@ read = stubs.reader(certs)
 creds = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
 channel = grpc.secure_channel(address, creds,
                               options=[("grpc.ssl_target_name_override", "localhost")])
+
+meta = [("traceparent", os.environ["AGENT_CALL_TRACEPARENT"])] \
+    if os.environ.get("AGENT_CALL_TRACEPARENT") else None
+
 
 def fail(e):
     print(f"error {e.code().name}: {e.details()}")
@@ -60,7 +66,7 @@ elif what == "disconnect":
     try:
         r = vpn.DisconnectUser(agent_pb2.DisconnectUserRequest(
             username=args[0], reason="e2e", disconnect_all_sessions=args[1] == "all"),
-            timeout=15)
+            timeout=15, metadata=meta)
     except grpc.RpcError as e:
         fail(e)
     print(f"success={r.success} disconnected={r.sessions_disconnected} note={r.error_message!r}")
@@ -70,7 +76,7 @@ elif what == "notify-connect":
     try:
         r = vpn.NotifyConnect(agent_pb2.NotifyConnectRequest(
             username=user, session_id=session, client_ip=client_ip, vpn_ip=vpn_ip,
-            device_id="vpns0"), timeout=10)
+            device_id="vpns0"), timeout=10, metadata=meta)
     except grpc.RpcError as e:
         fail(e)
     print(f"allowed={r.allowed} source={r.config_params['source']} deny_reason={r.deny_reason!r}")
@@ -79,7 +85,7 @@ elif what == "notify-disconnect":
     try:
         r = vpn.NotifyDisconnect(agent_pb2.NotifyDisconnectRequest(
             username=user, session_id=session, bytes_in=int(bytes_in), bytes_out=int(bytes_out),
-            duration_seconds=int(seconds)), timeout=10)
+            duration_seconds=int(seconds)), timeout=10, metadata=meta)
     except grpc.RpcError as e:
         fail(e)
     print(f"acknowledged={r.acknowledged} message={r.message!r}")

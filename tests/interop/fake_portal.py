@@ -250,8 +250,25 @@ class CallLog(grpc.ServerInterceptor):
         return continuation(details)
 
 
+class TraceLog(grpc.ServerInterceptor):
+    """With FAKE_PORTAL_TRACES=FILE: a line 'METHOD TRACEPARENT' per call ('-' without one),
+    for tests/traces.rs."""
+
+    def __init__(self, path):
+        self.file = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+
+    def intercept_service(self, continuation, details):
+        sent = dict(details.invocation_metadata).get("traceparent", "-")
+        with self.lock:
+            self.file.write(f"{details.method} {sent}\n")
+        return continuation(details)
+
+
 interceptors = [CallLog(os.environ["FAKE_PORTAL_CALL_LOG"])] \
     if os.environ.get("FAKE_PORTAL_CALL_LOG") else []
+if os.environ.get("FAKE_PORTAL_TRACES"):
+    interceptors.append(TraceLog(os.environ["FAKE_PORTAL_TRACES"]))
 # Every open control stream holds a worker: a fleet of agents needs more (FAKE_PORTAL_WORKERS).
 workers = int(os.environ.get("FAKE_PORTAL_WORKERS", "16"))
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=interceptors)
