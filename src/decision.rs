@@ -67,6 +67,9 @@ pub struct Decision {
     pub source: Source,
     /// Why, in words for ocserv's log and the operator.
     pub reason: String,
+    /// The trace the daemon decided under, for the hook's line in ocserv's log (`None` from
+    /// the engine; the daemon sets it).
+    pub trace: Option<crate::trace::TraceId>,
 }
 
 impl Decision {
@@ -76,6 +79,7 @@ impl Decision {
             allow: false,
             source,
             reason,
+            trace: None,
         }
     }
 }

@@ -99,13 +99,20 @@ fn a_connects_trace_runs_through_check_policy_its_reports_validation_and_the_log
         "{log}"
     );
 
-    // Another connect, another trace.
-    assert_eq!(
-        run_hook(&config, &connect(22, "other", "192.0.2.11")).0,
-        Some(0)
-    );
+    // Another connect, another trace; a denied one's id is in the hook's line (ocserv logs
+    // it) as in the daemon's.
+    let (code, err) = run_hook(&config, &connect(22, "bob", "192.0.2.11"));
+    assert_eq!(code, Some(1), "{err}");
     let other = wait_call(&traces, "CheckPolicy", |t| !t.contains(&trace));
-    assert_ne!(parts(&other).0, trace);
+    let (other, _) = parts(&other);
+    assert_ne!(other, trace);
+    assert!(
+        err.contains(&format!("denied by the portal: not today trace={other}")),
+        "{err}"
+    );
+    d.wait_stderr(&format!(
+        "connect of 'bob' (session 22) from 192.0.2.11: denied (portal): denied by the portal: not today trace={other}"
+    ));
 }
 
 #[test]

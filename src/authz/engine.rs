@@ -172,6 +172,7 @@ impl Engine {
                     } else {
                         "session ended (not one the agent admitted)".into()
                     },
+                    trace: None,
                 };
             }
             Reason::HostUpdate => {
@@ -179,6 +180,7 @@ impl Engine {
                     allow: true,
                     source: Source::Local,
                     reason: "host update noted".into(),
+                    trace: None,
                 }
             }
         };
@@ -258,6 +260,7 @@ impl Engine {
                     allow: true,
                     source: Source::Local,
                     reason: format!("allowed by {rule}"),
+                    trace: None,
                 },
                 Local::NoMatch {
                     default: Verdict::Allow,
@@ -265,6 +268,7 @@ impl Engine {
                     allow: true,
                     source: Source::Local,
                     reason: "allowed by policy.default".into(),
+                    trace: None,
                 },
                 _ => Decision::deny(Source::Local, "denied by policy.default".into()),
             },

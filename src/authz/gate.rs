@@ -124,6 +124,7 @@ impl Gate {
                         allow: true,
                         source: Source::FailOpen,
                         reason: format!("allowed by fail_mode open: portal failed ({why})"),
+                        trace: None,
                     },
                     Fallback::Deny(text) => {
                         Decision::deny(Source::FailClose, format!("{text}: portal failed ({why})"))
@@ -177,6 +178,7 @@ fn from_answer(answer: &Answer, source: Source) -> Decision {
         } else {
             format!("denied by the portal: {}", answer.reason)
         },
+        trace: None,
     }
 }
 

@@ -57,7 +57,12 @@ pub fn run(args: HookArgs) -> ExitCode {
             if reason == Reason::Connect && !d.allow {
                 say(
                     "hook",
-                    format_args!("{what} denied ({}): {}", d.source.as_str(), d.reason),
+                    format_args!(
+                        "{what} denied ({}): {}{}",
+                        d.source.as_str(),
+                        d.reason,
+                        crate::trace::note(d.trace)
+                    ),
                 );
             }
             d.allow

@@ -23,7 +23,8 @@ impl Daemon {
             .flatten();
         event.trace = known.or(event.trace).or_else(|| Some(TraceId::random()));
         let event = &event;
-        let d = self.engine.decide(event, budget).await;
+        let mut d = self.engine.decide(event, budget).await;
+        d.trace = event.trace;
         if self.report(event, d.allow) {
             // The answer waits (within the budget) until the report is in the journal: the
             // disk thread runs its jobs in order, so an empty job behind the append is done

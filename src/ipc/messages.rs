@@ -12,6 +12,7 @@
 use super::frame::{decode_json, encode, FrameError, Kind};
 use crate::decision::{Decision, Source};
 use crate::session::{parse_ip, parse_ipv6, Reason, SessionEvent, Stats};
+use crate::trace::TraceId;
 use nanoserde::{DeJson, SerJson};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -147,6 +148,9 @@ struct DecisionWire {
     allow: bool,
     source: String,
     reason: String,
+    /// The trace id in hex; empty for none (and from daemons before traces).
+    #[nserde(default)]
+    trace: String,
 }
 
 impl DecisionWire {
@@ -154,10 +158,17 @@ impl DecisionWire {
         let source = Source::from_name(&self.source).ok_or_else(|| {
             FrameError::BadPayload(format!("unknown decision source '{}'", self.source))
         })?;
+        let trace = match self.trace.as_str() {
+            "" => None,
+            hex => Some(TraceId::from_hex(hex).ok_or_else(|| {
+                FrameError::BadPayload(format!("malformed trace id '{}'", hex.escape_default()))
+            })?),
+        };
         Ok(Decision {
             allow: self.allow,
             source,
             reason: self.reason,
+            trace,
         })
     }
 }
@@ -323,6 +334,7 @@ impl Reply {
                     allow: d.allow,
                     source: d.source.as_str().to_string(),
                     reason: d.reason.clone(),
+                    trace: d.trace.map(|t| t.to_string()).unwrap_or_default(),
                 }
                 .serialize_json(),
             ),
@@ -377,6 +389,7 @@ mod tests {
                 allow: source == Source::Portal,
                 source,
                 reason: "denied by the portal: \"not today\"".into(),
+                trace: None,
             });
             assert_eq!(round_trip(decision.clone()), decision);
         }
@@ -571,6 +584,35 @@ mod tests {
             Reply::decode(Kind::DecisionReply, &frame[HEADER_LEN..]),
             Err(FrameError::BadPayload(_))
         ));
+    }
+
+    #[test]
+    fn a_decisions_trace_crosses_and_a_bad_one_is_malformed() {
+        let d = Decision {
+            trace: Some(crate::trace::TraceId::random()),
+            ..Decision::deny(Source::Portal, "no".into())
+        };
+        assert_eq!(round_trip(Reply::Decision(d.clone())), Reply::Decision(d));
+        let decode = |json: &str| {
+            let frame = encode(Kind::DecisionReply, json);
+            Reply::decode(Kind::DecisionReply, &frame[HEADER_LEN..])
+        };
+        // A daemon from before traces sends none.
+        assert!(matches!(
+            decode(r#"{"allow":false,"source":"portal","reason":"no"}"#),
+            Ok(Reply::Decision(Decision { trace: None, .. }))
+        ));
+        for bad in [
+            "xyz",
+            "00000000000000000000000000000000",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+        ] {
+            let json = format!(r#"{{"allow":true,"source":"portal","reason":"","trace":"{bad}"}}"#);
+            assert!(
+                matches!(decode(&json), Err(FrameError::BadPayload(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
