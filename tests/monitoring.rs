@@ -52,11 +52,12 @@ fn alerts_dashboard_and_textfile_hold_against_a_live_prometheus() {
 
     // Some of everything the panels show: a portal allow and deny, a cached answer, a
     // disconnect, reports delivered.
-    let allowed = |id, user: &str| run_hook(&config, &connect(id, user, "192.0.2.10")).0;
-    assert_eq!(allowed(1, "alice"), Some(0));
-    assert_eq!(allowed(2, "bob"), Some(1));
-    assert_eq!(allowed(3, "alice"), Some(0));
-    assert_eq!(run_hook(&config, &disconnect(1, "alice")).0, Some(0));
+    for (id, user, code) in [(1, "alice", 0), (2, "bob", 1), (3, "alice", 0)] {
+        let (got, err) = run_hook(&config, &connect(id, user, "192.0.2.10"));
+        assert_eq!(got, Some(code), "{user}: {err}\n{}", d.stderr());
+    }
+    let (got, err) = run_hook(&config, &disconnect(1, "alice"));
+    assert_eq!(got, Some(0), "{err}");
     common::wait_for("the textfile", || textfile.exists());
 
     let work = dir.path("work");

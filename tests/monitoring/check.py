@@ -8,7 +8,8 @@ METRICS_ADDR is the daemon's /metrics (host:port), TEXTFILE its metrics.textfile
 after it made the daemon decide a few connects through a portal; that test says how to run it.
 
 What fails it:
-- `promtool check rules` / `promtool test rules` on the alert rules;
+- `promtool check rules` / `promtool test rules` on the alert rules; an alert without a
+  runbook_url to an existing section of docs/runbook.md;
 - docs/monitoring/ocserv-agent.json not what dashboard.py prints, or not a current dashboard
   with a datasource and an instance variable;
 - any finding of `promtool check metrics` on a live scrape;
@@ -80,6 +81,22 @@ def check_rules():
     code, out = run(["promtool", "test", "rules", os.path.join(DOCS, "alerts_test.yml")])
     if code != 0 or "SUCCESS" not in out:
         fail(f"promtool test rules:\n{out}")
+
+
+def check_runbook_links():
+    """Every alert has a runbook_url naming a section of docs/runbook.md that exists (GitHub's
+    anchor: the heading lowercased, spaces to dashes, other punctuation dropped)."""
+    rules = open(os.path.join(DOCS, "alerts.yml")).read()
+    runbook = open(os.path.join(ROOT, "docs", "runbook.md")).read()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
+    alerts = re.findall(r"- alert: (\w+)", rules)
+    links = re.findall(r"runbook_url: docs/runbook\.md#(\S+)", rules)
+    if len(links) != len(alerts):
+        fail(f"{len(alerts)} alerts but {len(links)} runbook_url annotations")
+    for link in links:
+        if link not in anchors:
+            fail(f"runbook_url #{link}: docs/runbook.md has no such section")
 
 
 def load_dashboard():
@@ -180,6 +197,7 @@ def problems(prom, exported, where, expr, must_have_data):
 def main():
     metrics_addr, textfile, work = sys.argv[1:4]
     check_rules()
+    check_runbook_links()
     board = load_dashboard()
 
     scrape = http_get(f"http://{metrics_addr}/metrics")
