@@ -57,10 +57,16 @@ impl Histogram {
         self.counts.iter().fold(0, |a, n| a.wrapping_add(*n))
     }
 
-    /// Their sum in seconds.
-    pub fn sum_seconds(&self) -> f64 {
-        // Exact below 2^53 µs (285 years): the sum is shown as is.
-        self.sum_micros as f64 / 1e6
+    /// Their sum in seconds, as exposition text: exact decimal microseconds from integers
+    /// (`22.006001`, `0.006`, `0`). Not an f64's `Display`, which would link std's
+    /// shortest-float formatter into the router binary for this one number.
+    pub fn sum_seconds(&self) -> String {
+        let (secs, micros) = (self.sum_micros / 1_000_000, self.sum_micros % 1_000_000);
+        if micros == 0 {
+            return secs.to_string();
+        }
+        let fraction = format!("{micros:06}");
+        format!("{secs}.{}", fraction.trim_end_matches('0'))
     }
 }
 
@@ -83,11 +89,13 @@ mod tests {
         assert_eq!(c[12], ("10", 7));
         assert_eq!(c[13], ("+Inf", 8), "20 s");
         assert_eq!(h.count(), 8);
-        assert!(
-            (h.sum_seconds() - 22.006001).abs() < 1e-9,
-            "{}",
-            h.sum_seconds()
-        );
+        assert_eq!(h.sum_seconds(), "22.006001");
+        let mut h = Histogram::default();
+        assert_eq!(h.sum_seconds(), "0");
+        h.observe(Duration::from_millis(6));
+        assert_eq!(h.sum_seconds(), "0.006");
+        h.observe(Duration::from_micros(994_000));
+        assert_eq!(h.sum_seconds(), "1");
     }
 
     #[test]
