@@ -128,7 +128,13 @@ fn a_notify_connect_continues_the_callers_trace() {
             pki.join("ca.pem").display(),
             pki.join("server.pem").display(),
             pki.join("server.key").display()
+        )
+        + &format!(
+            "config ocserv 'ocserv'\n\toption per_user_dir '{}'\n\toption backup_dir '{}'\n",
+            dir.path("users").display(),
+            dir.path("backup").display()
         );
+    std::fs::create_dir_all(dir.path("users")).unwrap();
     std::fs::write(&config, text).unwrap();
     let d = Daemon::start(&config);
     let addr = grpc_address(&d);
@@ -151,6 +157,22 @@ fn a_notify_connect_continues_the_callers_trace() {
     d.wait_stderr(&format!(
         "connect of 'alice' (session 31) from 192.0.2.10: allowed (portal): allowed by the portal trace={trace}"
     ));
+
+    // A call that changes the router logs under the caller's trace.
+    let (code, out) = agent_call(
+        &addr,
+        &pki,
+        &["routes", "alice", "keep", "10.1.0.0/16"],
+        Some(CALLER),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    d.wait_stderr(&format!(
+        "grpc: wrote {}",
+        dir.path("users/alice").display()
+    ));
+    let log = d.stderr();
+    let wrote = log.lines().find(|l| l.contains("grpc: wrote")).unwrap();
+    assert!(wrote.ends_with(&format!(" trace={trace}")), "{wrote}");
 
     // A traceparent that does not parse is ignored: the decision starts its own trace.
     let (code, out) = agent_call(

@@ -375,9 +375,14 @@ impl Engine {
                     outcome
                 }
             };
-            self.gate
-                .borrow_mut()
-                .record(&key, &event.username, &outcome, epoch, Instant::now());
+            self.gate.borrow_mut().record(
+                &key,
+                &event.username,
+                event.trace,
+                &outcome,
+                epoch,
+                Instant::now(),
+            );
             outcome
         });
         let Some((outcome, _role)) = within(budget, flight).await else {
@@ -395,7 +400,8 @@ impl Engine {
             Err(Failure::Refused(status)) => crate::log_limit::error(
                 &REFUSALS,
                 format_args!(
-                    "portal refused CheckPolicy with {status}: users are denied; check the agent's certificate and the portal's configuration"
+                    "portal refused CheckPolicy with {status}: users are denied; check the agent's certificate and the portal's configuration{}",
+                    crate::trace::note(event.trace)
                 ),
             ),
             Err(failure) => log::info!(

@@ -21,6 +21,7 @@ use crate::decision::{Decision, Source};
 use crate::portal::auth::{Answer, Failure};
 use crate::resilience::cache::{CacheKey, DecisionCache, Kind, Stats};
 use crate::resilience::failmode::{FailOpenRefused, FailPolicy, Fallback};
+use crate::trace::TraceId;
 use std::time::Instant;
 
 /// A portal call's result, as [`Gate::record`] and [`Gate::decide`] take it.
@@ -67,14 +68,17 @@ impl Gate {
     }
 
     /// What a call's outcome does to the cache; once per call (the coalesced waiters share it).
+    /// `trace`: the call's, for the debug lines.
     pub fn record(
         &mut self,
         key: &CacheKey,
         username: &str,
+        trace: Option<TraceId>,
         outcome: &Outcome,
         epoch: u32,
         now: Instant,
     ) {
+        let trace = crate::trace::note(trace);
         match outcome {
             Ok(answer) => {
                 if answer.revoke {
@@ -83,7 +87,7 @@ impl Gate {
                 if epoch != self.epoch {
                     // Revoked while the call was out: this answer is not to outlive that.
                     self.cache.invalidate(key);
-                    log::debug!("cache: not storing '{username}' (revoked during the call)");
+                    log::debug!("cache: not storing '{username}' (revoked during the call){trace}");
                     return;
                 }
                 let kind = if answer.allowed {
@@ -92,7 +96,7 @@ impl Gate {
                     Kind::Deny
                 };
                 log::debug!(
-                    "cache: stored the portal's {} for '{username}'",
+                    "cache: stored the portal's {} for '{username}'{trace}",
                     if answer.allowed { "allow" } else { "deny" }
                 );
                 self.cache
@@ -101,7 +105,7 @@ impl Gate {
             // The portal's latest word on the key is no: nothing earlier may be served stale.
             Err(Failure::Refused(_)) => {
                 if self.cache.invalidate(key) {
-                    log::debug!("cache: dropped '{username}' (the portal refused the call)");
+                    log::debug!("cache: dropped '{username}' (the portal refused the call){trace}");
                 }
             }
             Err(Failure::Broken(_) | Failure::BreakerOpen(_)) => {}

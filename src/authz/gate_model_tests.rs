@@ -205,7 +205,7 @@ fn run(seed: u64, steps: usize) {
                     who
                 });
                 let (outcome, name) = random_outcome(&mut rng);
-                gate.record(&k, user, &outcome, epoch, m.now);
+                gate.record(&k, user, None, &outcome, epoch, m.now);
                 let d = gate.decide(&k, &outcome, m.now);
                 trace.push(format!(
                     "connect {key:?}, revoked during: {during:?}, {name}: {d:?}"
@@ -321,7 +321,7 @@ fn the_histories_exercise_every_way_in() {
                 None => {
                     let (outcome, _) = random_outcome(&mut rng);
                     let epoch = gate.epoch();
-                    gate.record(&k, "alice", &outcome, epoch, now);
+                    gate.record(&k, "alice", None, &outcome, epoch, now);
                     gate.decide(&k, &outcome, now)
                 }
             };
@@ -367,11 +367,11 @@ fn every_status_code_under_every_fail_mode() {
                 }
                 .encode_to_vec(),
             );
-            gate.record(&k, "alice", &allow, gate.epoch(), t);
+            gate.record(&k, "alice", None, &allow, gate.epoch(), t);
             let later = t + Duration::from_secs(60); // only stale now
             assert!(gate.cached(&k, later).is_none());
             let outcome = Err(classify(Status::new(code, "x")));
-            gate.record(&k, "alice", &outcome, gate.epoch(), later);
+            gate.record(&k, "alice", None, &outcome, gate.epoch(), later);
             let d = gate.decide(&k, &outcome, later);
             let want = if failure.contains(&code) {
                 match mode {

@@ -60,9 +60,10 @@ impl Daemon {
         };
         if outbox.push(e) == Pushed::Duplicate {
             log::debug!(
-                "outbox: the {} of session {} is already queued or sent",
+                "outbox: the {} of session {} is already queued or sent{}",
                 event.reason.as_str(),
-                event.id
+                event.id,
+                crate::trace::note(event.trace)
             );
             return false;
         }

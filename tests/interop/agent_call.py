@@ -10,7 +10,8 @@ Usage: agent_call.py ADDRESS CERT_DIR PROTO_DIR health TIER        exit 0 only i
        agent_call.py ADDRESS CERT_DIR PROTO_DIR exec WORD...          ExecuteCommand occtl WORDS
        agent_call.py ADDRESS CERT_DIR PROTO_DIR config main|user|group NAME CONTENT [validate]
 A call that fails prints 'error CODE: details' and exits 3. With AGENT_CALL_TRACEPARENT in the
-environment, NotifyConnect, NotifyDisconnect and DisconnectUser send it as `traceparent`."""
+environment, NotifyConnect, NotifyDisconnect, DisconnectUser and UpdateUserRoutes send it as
+`traceparent`."""
 
 import os
 import sys
@@ -93,7 +94,8 @@ elif what == "routes":
     user, reload, routes = args[0], args[1] == "reload", args[2:]
     try:
         r = vpn.UpdateUserRoutes(agent_pb2.UpdateUserRoutesRequest(
-            username=user, routes=routes, reload_if_connected=reload), timeout=15)
+            username=user, routes=routes, reload_if_connected=reload), timeout=15,
+            metadata=meta)
     except grpc.RpcError as e:
         fail(e)
     print(f"success={r.success} path={r.config_path} reconnected={r.user_reconnected} "
