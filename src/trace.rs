@@ -79,7 +79,8 @@ impl SpanId {
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        // Two u64 halves: u128 formatting is code of its own on 32-bit targets.
+        write!(f, "{:016x}{:016x}", (self.0 >> 64) as u64, self.0 as u64)
     }
 }
 
