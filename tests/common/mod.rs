@@ -113,6 +113,12 @@ pub fn hook<K: AsRef<str>, V: AsRef<str>>(
     )
 }
 
+/// Whether the tests run under an emulator (cross/build.sh sets `OCSERV_AGENT_TEST_RUNNER`):
+/// each process is then a whole qemu, and wall-clock bounds must allow for it.
+pub fn emulated() -> bool {
+    std::env::var_os("OCSERV_AGENT_TEST_RUNNER").is_some_and(|r| !r.is_empty())
+}
+
 /// Polls `cond` every 10 ms for up to 5 s.
 pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(5);
