@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::grpc::{agent_call, certs, grpc_address, portal_config, Portal};
+use common::grpc::{agent_call, certs, grpc_address, grpc_section, portal_config, Portal};
 use common::ocserv::{connect, disconnect, run_hook};
 use common::{Daemon, TempDir};
 use std::io::{Read, Write};
@@ -246,14 +246,7 @@ fn notify_over_grpc_takes_the_hooks_path_and_is_reported_once() {
     let events = dir.path("events.jsonl");
     let portal = Portal::start_with(&pki, 0, Some(&events));
     let config = portal_config(&dir, &pki, portal.port, "stale");
-    let grpc = |allowed: &str| {
-        format!(
-            "config grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n\tlist allowed_client '{allowed}'\n",
-            pki.join("ca.pem").display(),
-            pki.join("server.pem").display(),
-            pki.join("server.key").display()
-        )
-    };
+    let grpc = |allowed: &str| grpc_section(&pki, &[allowed]);
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.clone() + &grpc("portal.example")).unwrap();
     let d = Daemon::start(&config);

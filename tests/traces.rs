@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::grpc::{agent_call, certs, grpc_address, portal_config, Portal};
+use common::grpc::{agent_call, certs, grpc_address, grpc_section, portal_config, Portal};
 use common::ocserv::{connect, control_socket, disconnect, listed, run_hook, validating};
 use common::{Daemon, TempDir};
 use ocserv_agent::proto::ocserv::ctl::UserListRep;
@@ -123,12 +123,7 @@ fn a_notify_connect_continues_the_callers_trace() {
     let portal = Portal::start_traced(&pki, &events, &traces);
     let config = portal_config(&dir, &pki, portal.port, "stale");
     let text = std::fs::read_to_string(&config).unwrap()
-        + &format!(
-            "config grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
-            pki.join("ca.pem").display(),
-            pki.join("server.pem").display(),
-            pki.join("server.key").display()
-        )
+        + &grpc_section(&pki, &[])
         + &format!(
             "config ocserv 'ocserv'\n\toption per_user_dir '{}'\n\toption backup_dir '{}'\n",
             dir.path("users").display(),

@@ -192,6 +192,21 @@ impl Drop for Portal {
     }
 }
 
+/// A `config grpc` section serving agent.v1 on a free loopback port with the test PKI's server
+/// certificate, for `allowed` clients (none: any the CA signed).
+pub fn grpc_section(pki: &std::path::Path, allowed: &[&str]) -> String {
+    let mut text = format!(
+        "config grpc 'grpc'\n\toption enabled 1\n\toption listen '127.0.0.1:0'\n\toption ca '{}'\n\toption cert '{}'\n\toption key '{}'\n",
+        pki.join("ca.pem").display(),
+        pki.join("server.pem").display(),
+        pki.join("server.key").display()
+    );
+    for client in allowed {
+        text += &format!("\tlist allowed_client '{client}'\n");
+    }
+    text
+}
+
 /// A config with the portal at `port` (fake_portal.py), `fail_mode` and short cache times.
 pub fn portal_config(
     dir: &TempDir,
