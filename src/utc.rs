@@ -26,8 +26,13 @@ pub fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Unix seconds of a UTC calendar time; `None` for a date that does not exist.
+/// Unix seconds of a UTC calendar time; `None` for a date that does not exist, or a year
+/// outside 1-9999 (years come from log lines; one of sixteen digits overflowed the arithmetic
+/// below: found by fuzz/fuzz_targets/syslog.rs).
 pub fn unix(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let days_in = [
         31,
@@ -90,6 +95,13 @@ mod tests {
         }
         assert_eq!(unix(2026, 2, 29, 0, 0, 0), None);
         assert_eq!(unix(2026, 13, 1, 0, 0, 0), None);
+        // Years from outside (a logread line's fifth word; fuzz/regressions/syslog).
+        assert_eq!(unix(8_844_444_444_401_320, 1, 1, 0, 0, 0), None);
+        assert_eq!(unix(i64::MIN, 1, 1, 0, 0, 0), None);
+        assert_eq!(unix(0, 1, 1, 0, 0, 0), None);
+        assert_eq!(unix(9999, 12, 31, 23, 59, 59), Some(253_402_300_799));
+        let line = "Tu Nov +7 16:00:27 8844444444401320 0";
+        assert_eq!(crate::ocserv::syslog::parse(line, 2026), None);
         assert_eq!(month("Nov"), Some(11));
         assert_eq!(month("nov"), None);
     }

@@ -176,9 +176,21 @@ fn rfc3339(text: &str) -> Option<i64> {
     let offset = match zone {
         "Z" | "" => 0,
         z => {
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            let (h, m) = z.get(1..)?.split_once(':')?;
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+            let sign = match z.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            // An offset is two digits of hours and two of minutes, no more (a longer number
+            // overflowed the arithmetic here: found by fuzz/fuzz_targets/syslog.rs).
+            let (h, m) = z[1..].split_once(':')?;
+            let two = |t: &str, max: i64| {
+                (t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| t.parse::<i64>().ok())
+                    .flatten()
+                    .filter(|n| *n <= max)
+            };
+            sign * (two(h, 23)? * 3600 + two(m, 59)? * 60)
         }
     };
     Some(base - offset)

@@ -55,6 +55,27 @@ fn the_three_line_formats_are_taken_apart() {
     }
 }
 
+/// Found by fuzz/fuzz_targets/syslog.rs: an offset of many digits overflowed the arithmetic
+/// (a panic in the fuzz build's overflow checks, a wrong time in the router's).
+#[test]
+fn an_rfc3339_offset_is_two_digits_of_hours_and_of_minutes() {
+    for zone in [
+        "-9199:2222222222222224444",
+        "+24:00",
+        "+01:60",
+        "+1:00",
+        "01:00",
+        "+01:00:00",
+        "+-1:00",
+    ] {
+        let line = format!("2026-11-26T14:43:07{zone} router ocserv[7]: x");
+        let l = parse(&line, 2026).unwrap();
+        assert_eq!(l.time, None, "{zone}");
+    }
+    let l = parse("2026-11-26T14:43:07-23:59 r ocserv[7]: x", 2026).unwrap();
+    assert_eq!(l.time, at(1_795_700_587 + 3600 + 23 * 3600 + 59 * 60));
+}
+
 fn settings(dir: &Path) -> Ocserv {
     Ocserv {
         logread: dir.join("no-logread"),
