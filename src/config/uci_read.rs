@@ -19,6 +19,10 @@
 
 /// libuci's first buffer size; it doubles as lines need.
 const LINEBUF: usize = 32;
+/// libuci's `LINEBUF_MAX`: a buffer of more than half of it does not double again, the line
+/// is "too long" (and a line cut by NUL bytes cannot double it without end: found by
+/// fuzz/fuzz_targets/uci.rs, 3.7 KB of them took 2 GB).
+const LINEBUF_MAX: usize = 4096;
 
 /// One command read, its words unquoted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +115,13 @@ impl<'a> Reader<'a> {
     ) -> Result<(), ReadError> {
         while !self.eof {
             self.pos = 0;
-            self.getln(0);
+            if let Err(reason) = self.getln(0) {
+                return Err(ReadError {
+                    line: self.line(),
+                    reason,
+                    word: None,
+                });
+            }
             if self.buf[0] != 0 {
                 self.cut_at = None;
                 let parsed = self.parse_line(&mut apply);
@@ -173,24 +183,33 @@ impl<'a> Reader<'a> {
     }
 
     /// `uci_getln`: reads a line into the buffer at `offset`.
-    fn getln(&mut self, offset: usize) {
+    fn getln(&mut self, offset: usize) -> Result<(), &'static str> {
         if offset >= self.buf.len() - 1 {
-            self.grow();
+            self.grow_bounded()?;
         }
         let mut ofs = offset;
         loop {
             self.buf[ofs] = 0;
             let n = self.buf.len() - ofs;
             if !self.fgets(ofs, n) || self.buf[ofs] == 0 {
-                return;
+                return Ok(());
             }
             ofs += self.strlen(ofs);
             self.filled = ofs;
             if self.buf[ofs - 1] == b'\n' {
-                return;
+                return Ok(());
             }
-            self.grow();
+            self.grow_bounded()?;
         }
+    }
+
+    /// Doubles the buffer, unless it is past half of [`LINEBUF_MAX`] already.
+    fn grow_bounded(&mut self) -> Result<(), &'static str> {
+        if self.buf.len() > LINEBUF_MAX / 2 {
+            return Err("line too long");
+        }
+        self.grow();
+        Ok(())
     }
 
     fn skip_whitespace(&mut self) {
@@ -207,17 +226,17 @@ impl<'a> Reader<'a> {
 
     /// After a backslash: true if the next character is taken literally, false if the line
     /// ended there and the next one was read on.
-    fn backslash(&mut self) -> bool {
+    fn backslash(&mut self) -> Result<bool, &'static str> {
         self.pos += 1;
         let c = self.cur(self.pos);
         if c == 0
             || c == b'\n'
             || (c == b'\r' && self.cur(self.pos + 1) == b'\n' && self.cur(self.pos + 2) == 0)
         {
-            self.getln(self.pos);
-            return false;
+            self.getln(self.pos)?;
+            return Ok(false);
         }
-        true
+        Ok(true)
     }
 
     fn double_quote(&mut self, target: &mut usize) -> Result<(), &'static str> {
@@ -229,13 +248,13 @@ impl<'a> Reader<'a> {
                     return Ok(());
                 }
                 0 => {
-                    self.getln(self.pos);
+                    self.getln(self.pos)?;
                     if self.cur(self.pos) == 0 {
                         return Err("EOF with unterminated \"");
                     }
                 }
                 b'\\' => {
-                    if self.backslash() {
+                    if self.backslash()? {
                         self.addc(target);
                     }
                 }
@@ -253,7 +272,7 @@ impl<'a> Reader<'a> {
                     return Ok(());
                 }
                 0 => {
-                    self.getln(self.pos);
+                    self.getln(self.pos)?;
                     if self.cur(self.pos) == 0 {
                         return Err("EOF with unterminated '");
                     }
@@ -280,7 +299,7 @@ impl<'a> Reader<'a> {
                     break;
                 }
                 b'\\' => {
-                    if self.backslash() {
+                    if self.backslash()? {
                         self.addc(target);
                     }
                 }

@@ -321,6 +321,28 @@ fn the_declared_package_is_kept_for_a_warning() {
     assert_eq!(pkg.declared_name, Some(("other".to_string(), 1)));
 }
 
+/// libuci's LINEBUF_MAX: a line (with what a backslash or an open quote joins to it) that does
+/// not fit 4096 bytes is "line too long", as `uci` says. Before, the buffer doubled without
+/// end, and each NUL byte in a line doubled it once more: fuzz/fuzz_targets/uci.rs found 3.7 KB
+/// that took 2 GB (fuzz/regressions/uci).
+#[test]
+fn a_line_longer_than_libucis_buffer_is_too_long() {
+    let fits = format!("config a\n\toption b '{}'\n", "x".repeat(4000));
+    let (package, errors) = parse(fits.as_bytes());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(package.sections[0].options.len(), 1);
+    for long in [
+        format!("config a\n\toption b '{}'\n", "x".repeat(4100)),
+        format!("config a\n\toption b 'x\n{}'\n", "y\n".repeat(2100)),
+        // A NUL ends what strlen sees, so each of these lines doubles the buffer once.
+        format!("config a\n\toption b x{}\n", "y\0\n".repeat(40)),
+    ] {
+        let (_, errors) = parse(long.as_bytes());
+        assert_eq!(errors.len(), 1, "{:?}", &long[..40]);
+        assert_eq!(errors[0].message, "line too long");
+    }
+}
+
 #[test]
 fn arbitrary_bytes_never_panic() {
     let mut rng = fastrand::Rng::with_seed(14);
