@@ -12,6 +12,9 @@
 //! - [`grpc`]: gRPC over HTTP/2, both ends (a crate-in-waiting); [`proto`]: the generated
 //!   message types; [`logger`]: stderr or syslog output for the `log` facade.
 //!
+//! [`fuzzing`] exists only in tests and with the `fuzzing` feature: one entry point per parser
+//! of outside bytes, with the properties the fuzz targets in `fuzz/` check.
+//!
 //! Inside (`pub(crate)`), in the order a connect meets them: `daemon` (start-up, signals,
 //! reload, the hook's requests), `authz` (local rules, the portal behind cache and breaker, the
 //! budget), `ocserv` (its control socket, events, occtl's formats, its files), `portal` (the
@@ -34,6 +37,8 @@ pub(crate) mod daemon;
 pub mod decision;
 pub(crate) mod events;
 pub(crate) mod fsutil;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod grpc;
 pub mod ipc;
 pub(crate) mod json;

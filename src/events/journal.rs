@@ -134,16 +134,10 @@ impl Journal {
     /// Rewrites the journal with only `live`: temporary file, fsync, rename, fsync directory.
     pub fn compact<'a>(&mut self, live: impl Iterator<Item = &'a Event>) -> io::Result<()> {
         let path = self.path();
-        let mut text = String::new();
-        let mut n = 0;
-        for event in live {
-            text += &event.serialize_json();
-            text.push('\n');
-            n += 1;
-        }
+        let text = records(live);
         crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)?;
         self.file = append_to(&path)?;
-        self.records = n;
+        self.records = text.lines().count();
         self.torn = false;
         Ok(())
     }
@@ -187,6 +181,16 @@ impl Journal {
     }
 }
 
+/// Journal text holding `events`, one record a line, as [`Journal::compact`] writes it.
+pub(crate) fn records<'a>(events: impl Iterator<Item = &'a Event>) -> String {
+    let mut text = String::new();
+    for event in events {
+        text += &event.serialize_json();
+        text.push('\n');
+    }
+    text
+}
+
 fn append_to(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .append(true)
@@ -199,7 +203,7 @@ fn append_to(path: &Path) -> io::Result<File> {
 const RECORD_START: &str = "{\"seq\":";
 
 /// Reads journal text: events in order, minus the acknowledged ones.
-fn replay(bytes: &[u8]) -> Loaded {
+pub(crate) fn replay(bytes: &[u8]) -> Loaded {
     let mut loaded = Loaded::default();
     let mut acked = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {

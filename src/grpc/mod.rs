@@ -15,6 +15,8 @@ mod transport;
 mod wire;
 
 pub mod client;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 pub mod server;
 
 pub use transport::keepalive::Keepalive;

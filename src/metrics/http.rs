@@ -108,7 +108,7 @@ async fn read_head(stream: &mut Async<TcpStream>) -> std::io::Result<Option<Vec<
 }
 
 /// The reply to a request head.
-fn answer(head: &[u8], render: &dyn Fn() -> String) -> Vec<u8> {
+pub(crate) fn answer(head: &[u8], render: &dyn Fn() -> String) -> Vec<u8> {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.trim_end().split(' ');

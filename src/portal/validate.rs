@@ -46,7 +46,13 @@ pub async fn verdict(
     let reply = channel
         .call(VALIDATE_SESSION, &request.encode_to_vec(), &options)
         .await?;
-    let reply = ValidateSessionResponse::decode(reply.message).map_err(|e| {
+    judge(&reply.message)
+}
+
+/// Reads a ValidateSession reply: `Some(reason)` unless it says, decodably, that the session is
+/// valid and not to be disconnected.
+pub fn judge(message: &[u8]) -> Result<Option<String>, Status> {
+    let reply = ValidateSessionResponse::decode(message).map_err(|e| {
         Status::new(
             Code::Internal,
             format!("malformed ValidateSessionResponse: {e}"),

@@ -85,7 +85,7 @@ const CONTENT_KEYS: &[&str] = &[
 ];
 
 /// `config_content` as checked directives: JSON when it starts with `{`, else ocserv's lines.
-fn directives(content: &str) -> Result<Vec<Directive>, String> {
+pub(crate) fn directives(content: &str) -> Result<Vec<Directive>, String> {
     let text = content.trim_start();
     if !text.starts_with('{') {
         return conffile::parse(text).map_err(|e| e.to_string());

@@ -114,8 +114,7 @@ pub async fn serve_tls(
     shutdown: Rc<Shutdown>,
 ) {
     let TlsConnection { stream, remote } = connection;
-    let mut current = in_force.current();
-    let settings = current.settings.clone();
+    let settings = in_force.settings();
     let peer = stream
         .get_ref()
         .1
@@ -134,16 +133,48 @@ pub async fn serve_tls(
             return;
         }
     };
+    let allowed = peer.allowed_by(&settings.allowed_clients);
+    if !allowed {
+        log::info!("gRPC client {remote} ({peer}) is not on grpc.allowed_client");
+    }
     let peer = Rc::new(Peer {
-        allowed: Cell::new(peer.allowed_by(&settings.allowed_clients)),
+        allowed: Cell::new(allowed),
         identities: peer,
     });
-    if !peer.allowed.get() {
-        log::info!(
-            "gRPC client {remote} ({}) is not on grpc.allowed_client",
-            peer.identities
-        );
-    }
+    let link = Link {
+        router,
+        in_force,
+        budget,
+        executor,
+        shutdown,
+    };
+    serve_http2(stream, peer, &remote, link).await;
+}
+
+/// What a connection's streams are served with, past TLS.
+pub(crate) struct Link {
+    pub router: Rc<Router>,
+    pub in_force: Rc<InForce>,
+    pub budget: Rc<Share>,
+    pub executor: &'static LocalExecutor<'static>,
+    pub shutdown: Rc<Shutdown>,
+}
+
+/// HTTP/2 and the calls on it, over any byte stream (TLS in the daemon, memory in the fuzz
+/// target), for a peer already named by its certificate.
+pub(crate) async fn serve_http2<S>(stream: S, peer: Rc<Peer>, remote: &str, link: Link)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+{
+    let Link {
+        router,
+        in_force,
+        budget,
+        executor,
+        shutdown,
+    } = link;
+    let mut current = in_force.current();
+    let settings = current.settings.clone();
     // The HTTP/2 preface is bounded too: a client that finishes TLS and then says nothing must
     // not hold its place forever.
     let h2_handshake = async {

@@ -12,6 +12,10 @@ mod router;
 mod settings;
 
 pub use connection::{accept_tls, serve_connection, serve_tls, TlsConnection};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use connection::{serve_http2, Link};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use dispatch::Peer;
 pub use reply::{Requests, Responses};
 pub use router::{Access, Call, Router, StreamFuture, UnaryFuture};
 pub use settings::{InForce, Settings, Shutdown};

@@ -110,15 +110,6 @@ impl Decoder {
         Some(u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize)
     }
 
-    /// Makes room for the whole announced message at once (its bytes are charged to a budget
-    /// by then), so the buffer does not grow by doubling past what was charged.
-    pub fn reserve_announced(&mut self) {
-        if let Some(len) = self.announced() {
-            let want = (PREFIX_LEN + len).saturating_sub(self.buffer.len());
-            self.buffer.reserve(want);
-        }
-    }
-
     /// Bytes buffered but not yet returned.
     #[cfg(test)]
     pub fn buffered(&self) -> usize {
