@@ -561,3 +561,7 @@ impl<C: Clock> Drop for Permit<'_, C> {
 #[cfg(test)]
 #[path = "breaker_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "breaker_model_tests.rs"]
+mod model_tests;

@@ -571,3 +571,7 @@ impl<V> DecisionCache<V> {
 #[cfg(test)]
 #[path = "cache_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "cache_model_tests.rs"]
+mod model_tests;

@@ -178,6 +178,10 @@ impl<V: Clone> Future for Wait<V> {
 }
 
 #[cfg(test)]
+#[path = "singleflight_model_tests.rs"]
+mod model_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use async_executor::LocalExecutor;
