@@ -19,9 +19,12 @@ fn reference(text: &str) -> Reference {
         Ok(v) => Reference::Valid { depth: depth(&v) },
         Err(e) => {
             let why = e.to_string();
+            // serde_json refuses a lone surrogate as "lone leading surrogate" or "unexpected
+            // end of hex escape" (a leading one not followed by a \u escape).
             Reference::Invalid {
                 out_of_range: why.contains("number out of range")
                     || why.contains("surrogate")
+                    || why.contains("hex escape")
                     || why.contains("recursion limit"),
             }
         }
